@@ -1,0 +1,97 @@
+/**
+ * The backend contract: what a node needs from the thing that shares rooms between nodes.
+ * `memory` (one process, no dependencies) and `redis` (many processes) implement it; the same
+ * behavioural suite (test/backend-contract.ts) runs against both.
+ *
+ * The local room index (which sockets of this node are in which room) is NOT the backend's: it
+ * lives in server/room-hub.ts. The backend holds cluster-wide membership and moves envelopes
+ * between nodes.
+ */
+import type { SignalMessage } from '../protocol/message.js';
+
+/**
+ * What travels between nodes on a room's channel (SPEC.md §5):
+ * `{"senderId":ID,"data":MESSAGE,"originServerId":SERVER_ID}`.
+ * `event` tells membership events from messages; `to` marks a directed (v2) message.
+ */
+export interface Envelope {
+  senderId: string;
+  data: SignalMessage | { type: 'peer-disconnected' };
+  originServerId: string;
+  /** 'join': data is the v2 peer-joined control (v1 receivers skip it); 'leave': data is peer-disconnected. */
+  event?: 'join' | 'leave';
+  /** Directed message: only this peer receives it. */
+  to?: string;
+}
+
+export type JoinResult =
+  | {
+      ok: true;
+      /** Every member of the room after the join, the joiner included. */ members: string[];
+    }
+  | { ok: false; reason: 'full' };
+
+export interface BackendHandler {
+  /**
+   * An envelope from another node for a room this node subscribes to, or a leave event the
+   * backend produced itself (a crashed node's member reaped). Called synchronously from the
+   * backend's receive path; must not throw.
+   */
+  onEnvelope(roomId: string, envelope: Envelope): void;
+  /** This node's local members by room, for lease refresh and re-registration after data loss. */
+  localMembers(): Iterable<[roomId: string, clientIds: Iterable<string>]>;
+}
+
+export interface Backend {
+  readonly kind: 'memory' | 'redis';
+  /** Unique per process; stamped as originServerId on every envelope this node publishes. */
+  readonly serverId: string;
+
+  /** Connect and start background work (subscriptions, lease refresh). Rejects if it cannot start. */
+  start(handler: BackendHandler): Promise<void>;
+
+  /**
+   * Add clientId to roomId if the room has fewer than `capacity` members. Atomic across all
+   * nodes: of N concurrent joins racing for the last place, exactly one succeeds.
+   * Idempotent for a clientId already in the room. Rejects on backend failure.
+   */
+  join(roomId: string, clientId: string, capacity: number): Promise<JoinResult>;
+
+  /** Remove clientId from roomId (an empty room is deleted). Idempotent. Rejects on failure. */
+  leave(roomId: string, clientId: string): Promise<void>;
+
+  /** Current members of the room across all nodes. */
+  members(roomId: string): Promise<string[]>;
+
+  /**
+   * Start receiving envelopes of roomId. Called by the hub when the room gets its first local
+   * member; `unsubscribe` when it loses its last. A node receives nothing for rooms it has not
+   * subscribed. Calls for one room are applied in call order.
+   */
+  subscribe(roomId: string): void;
+  unsubscribe(roomId: string): void;
+
+  /**
+   * Send an envelope to every other node subscribed to roomId (with `to`: only the target's
+   * node needs to act on it), at most once each, in publish order per sender. Fire and forget:
+   * never awaited on the hot path; failures are counted, never thrown. Not delivered back to
+   * this node.
+   */
+  publish(roomId: string, envelope: Envelope): void;
+
+  /**
+   * Cluster-wide counters for the per-IP and per-room message limits (SPEC.md §6): add this
+   * node's `deltas` for the window starting at `windowStart` and resolve to the totals of all
+   * nodes. Absent on backends that are single-node (memory).
+   */
+  syncCounters?(windowStart: number, deltas: Map<string, number>): Promise<Map<string, number>>;
+
+  /** Circuit breaker state (SPEC.md §7); always false for memory. */
+  readonly circuitOpen: boolean;
+
+  /** true while the backend can serve (Redis answers PING). Used by /readyz. */
+  ping(): Promise<boolean>;
+
+  /** Stop background work and disconnect. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+/**
+ * `switchboard` entry point: config from env and flags, start, signals. Thin by design.
+ */
+import { pino } from 'pino';
+import { helpText, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './logger.js';
+import { startSwitchboard } from './index.js';
+
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.env, process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (loaded.help) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  const { config, warnings } = loaded;
+  // Asynchronous stdout with a bounded buffer: a pipe nobody reads drops log lines instead of
+  // stalling the event loop (sonic-boom's maxLength).
+  const destination = config.logPretty
+    ? undefined
+    : pino.destination({ dest: 1, sync: false, maxLength: 4 * 1024 * 1024 });
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }, destination);
+  for (const w of warnings) logger.warn(w);
+
+  let server;
+  try {
+    server = await startSwitchboard(config, { logger });
+  } catch (err) {
+    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
+    destination?.flushSync();
+    process.exit(1);
+  }
+  logger.info(
+    {
+      backend: server.backend.kind,
+      port: server.port,
+      host: config.host,
+      healthPort: server.healthPort,
+      tls: config.tlsCertFile !== undefined,
+    },
+    `switchboard listening on ${config.host}:${server.port} (${server.backend.kind} backend)`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    server.close().then(
+      () => {
+        logger.info('stopped');
+        destination?.flushSync();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+        destination?.flushSync();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

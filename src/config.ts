@@ -1,0 +1,541 @@
+/**
+ * One Config type, one table of settings with their defaults, env vars and CLI flags
+ * (SPEC.md §11). Env and flags are mapped into it and validated once at start; a bad value
+ * throws a ConfigError naming the setting, the value and what is expected.
+ * The README's configuration table is checked against SETTINGS by test/config.test.ts.
+ */
+import { ConfigError } from './errors.js';
+
+type Kind =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'bool' }
+  | { type: 'string'; nonEmpty?: boolean }
+  | { type: 'list' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'url'; schemes: readonly string[] };
+
+interface Setting<K extends keyof Config = keyof Config> {
+  key: K;
+  env: string;
+  /** Extra env var names accepted as aliases (first match wins after `env`). */
+  aliases?: readonly string[];
+  kind: Kind;
+  doc: string;
+}
+
+export interface Config {
+  wsPort: number;
+  host: string;
+  healthPort: number | undefined;
+  redisUrl: string | undefined;
+  redisClusterNodes: string[];
+  redisKeyPrefix: string;
+  nodeLeaseMs: number;
+  roomIdMaxLength: number;
+  roomCapacity: number;
+  roomTtlSeconds: number;
+  heartbeatIntervalMs: number;
+  messageMaxBytes: number;
+  maxFrameBytes: number;
+  backpressureCloseThresholdBytes: number;
+  rateLimitConnPer10s: number;
+  rateLimitMessagesPer10s: number;
+  rateLimitIpMsgsPer10s: number;
+  rateLimitRoomMsgsPer10s: number;
+  rateLimitSyncMs: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxRooms: number;
+  maxPendingUpgrades: number;
+  handshakeTimeoutMs: number;
+  cbErrorThreshold: number;
+  cbOpenMs: number;
+  drainTimeoutMs: number;
+  shutdownCloseCode: number;
+  requireWss: boolean;
+  enableAuth: boolean;
+  jwtSecret: string | undefined;
+  jwtAlg: string[];
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+  jwksUrl: string | undefined;
+  jwksCacheTtl: number;
+  jwtClockSkewSeconds: number;
+  roomsClaim: string;
+  allowClaimlessTokens: boolean;
+  allowedOrigins: string[];
+  allowMissingOrigin: boolean;
+  subprotocol: string | undefined;
+  trustProxy: boolean;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  logLevel: string;
+  logPretty: boolean;
+  demo: boolean;
+}
+
+export const DEFAULTS: Config = {
+  wsPort: 3002,
+  host: '0.0.0.0',
+  healthPort: undefined,
+  redisUrl: undefined,
+  redisClusterNodes: [],
+  redisKeyPrefix: '',
+  nodeLeaseMs: 10_000,
+  roomIdMaxLength: 128,
+  roomCapacity: 100,
+  roomTtlSeconds: 3600,
+  heartbeatIntervalMs: 30_000,
+  messageMaxBytes: 65_536,
+  maxFrameBytes: 1_048_576,
+  backpressureCloseThresholdBytes: 1_048_576,
+  rateLimitConnPer10s: 5,
+  rateLimitMessagesPer10s: 100,
+  rateLimitIpMsgsPer10s: 500,
+  rateLimitRoomMsgsPer10s: 1000,
+  rateLimitSyncMs: 250,
+  maxConnections: 50_000,
+  maxConnectionsPerIp: 100,
+  maxRooms: 50_000,
+  maxPendingUpgrades: 1000,
+  handshakeTimeoutMs: 10_000,
+  cbErrorThreshold: 3,
+  cbOpenMs: 30_000,
+  drainTimeoutMs: 5000,
+  shutdownCloseCode: 1001,
+  requireWss: false,
+  enableAuth: false,
+  jwtSecret: undefined,
+  jwtAlg: [],
+  jwtIssuer: undefined,
+  jwtAudience: undefined,
+  jwksUrl: undefined,
+  jwksCacheTtl: 600_000,
+  jwtClockSkewSeconds: 30,
+  roomsClaim: 'rooms',
+  allowClaimlessTokens: false,
+  allowedOrigins: [],
+  allowMissingOrigin: false,
+  subprotocol: undefined,
+  trustProxy: false,
+  tlsCertFile: undefined,
+  tlsKeyFile: undefined,
+  logLevel: 'info',
+  logPretty: false,
+  demo: false,
+};
+
+const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
+  type: 'int',
+  min,
+  max,
+});
+const bool: Kind = { type: 'bool' };
+const str: Kind = { type: 'string', nonEmpty: true };
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'wsPort', env: 'WS_PORT', aliases: ['PORT'], kind: int(0, 65535), doc: 'listening port' },
+  { key: 'host', env: 'HOST', kind: str, doc: 'listening address' },
+  {
+    key: 'healthPort',
+    env: 'HEALTH_PORT',
+    kind: int(0, 65535),
+    doc: 'also serve /healthz /readyz /metrics on this port',
+  },
+  {
+    key: 'redisUrl',
+    env: 'REDIS_URL',
+    kind: { type: 'url', schemes: ['redis:', 'rediss:'] },
+    doc: '`redis://…` / `rediss://…`; unset selects the memory backend',
+  },
+  {
+    key: 'redisClusterNodes',
+    env: 'REDIS_CLUSTER_NODES',
+    kind: { type: 'list' },
+    doc: 'comma-separated `host:port` seeds of a Redis Cluster (sharded pub/sub); selects the redis backend',
+  },
+  {
+    key: 'redisKeyPrefix',
+    env: 'REDIS_KEY_PREFIX',
+    kind: { type: 'string' },
+    doc: 'prefix for every Redis key and channel (isolates deployments sharing one Redis)',
+  },
+  {
+    key: 'nodeLeaseMs',
+    env: 'NODE_LEASE_MS',
+    kind: int(300, 600_000),
+    doc: "membership lease of a node; a crashed node's members are reaped within about 1.3× this",
+  },
+  { key: 'roomIdMaxLength', env: 'ROOM_ID_MAX_LENGTH', kind: int(1, 4096), doc: 'longest roomId' },
+  { key: 'roomCapacity', env: 'ROOM_CAPACITY', kind: int(1, 1_000_000), doc: 'members per room' },
+  {
+    key: 'roomTtlSeconds',
+    env: 'ROOM_TTL_SECONDS',
+    kind: int(1),
+    doc: 'TTL of a room set in Redis, refreshed on join and leave',
+  },
+  {
+    key: 'heartbeatIntervalMs',
+    env: 'HEARTBEAT_INTERVAL_MS',
+    kind: int(10),
+    doc: 'ping interval; a connection that missed the previous pong is terminated',
+  },
+  {
+    key: 'messageMaxBytes',
+    env: 'MESSAGE_MAX_BYTES',
+    kind: int(16, 64 * 1024 * 1024),
+    doc: 'larger messages are dropped silently',
+  },
+  {
+    key: 'maxFrameBytes',
+    env: 'MAX_FRAME_BYTES',
+    kind: int(16, 1024 * 1024 * 1024),
+    doc: 'hard cap on one frame; larger closes with 1009 (never below MESSAGE_MAX_BYTES)',
+  },
+  {
+    key: 'backpressureCloseThresholdBytes',
+    env: 'BACKPRESSURE_CLOSE_THRESHOLD_BYTES',
+    kind: int(1),
+    doc: 'a receiver buffering more is closed with 1013 "Server overloaded"',
+  },
+  {
+    key: 'rateLimitConnPer10s',
+    env: 'RATE_LIMIT_CONN_PER_10S',
+    kind: int(1),
+    doc: 'connection attempts per client IP per 10 s',
+  },
+  {
+    key: 'rateLimitMessagesPer10s',
+    env: 'RATE_LIMIT_MESSAGES_PER_10S',
+    kind: int(1),
+    doc: 'messages per client per 10 s (token bucket, continuous refill)',
+  },
+  {
+    key: 'rateLimitIpMsgsPer10s',
+    env: 'RATE_LIMIT_IP_MSGS_PER_10S',
+    kind: int(1),
+    doc: 'messages per client IP per 10 s',
+  },
+  {
+    key: 'rateLimitRoomMsgsPer10s',
+    env: 'RATE_LIMIT_ROOM_MSGS_PER_10S',
+    kind: int(1),
+    doc: 'messages per room per 10 s',
+  },
+  {
+    key: 'rateLimitSyncMs',
+    env: 'RATE_LIMIT_SYNC_MS',
+    kind: int(10, 10_000),
+    doc: 'how often the redis backend syncs per-IP/per-room counters across nodes',
+  },
+  {
+    key: 'maxConnections',
+    env: 'MAX_CONNECTIONS',
+    kind: int(1),
+    doc: 'open connections per process; more closes with 1013 "Too many connections"',
+  },
+  {
+    key: 'maxConnectionsPerIp',
+    env: 'MAX_CONNECTIONS_PER_IP',
+    kind: int(1),
+    doc: 'concurrent connections per client IP; more closes with 1013 "Too many connections"',
+  },
+  {
+    key: 'maxRooms',
+    env: 'MAX_ROOMS',
+    kind: int(1),
+    doc: 'rooms per process; a join that would create one more closes with 1013 "Too many rooms"',
+  },
+  {
+    key: 'maxPendingUpgrades',
+    env: 'MAX_PENDING_UPGRADES',
+    kind: int(1),
+    doc: 'upgrades in progress at once (slowloris cap); more are answered 503',
+  },
+  {
+    key: 'handshakeTimeoutMs',
+    env: 'HANDSHAKE_TIMEOUT_MS',
+    kind: int(100),
+    doc: 'time allowed for the HTTP upgrade request headers',
+  },
+  {
+    key: 'cbErrorThreshold',
+    env: 'CB_ERROR_THRESHOLD',
+    kind: int(1),
+    doc: 'consecutive Redis failures that open the circuit',
+  },
+  { key: 'cbOpenMs', env: 'CB_OPEN_MS', kind: int(1), doc: 'how long the circuit stays open' },
+  {
+    key: 'drainTimeoutMs',
+    env: 'DRAIN_TIMEOUT_MS',
+    kind: int(0),
+    doc: 'wait for close handshakes at shutdown',
+  },
+  {
+    key: 'shutdownCloseCode',
+    env: 'SHUTDOWN_CLOSE_CODE',
+    kind: int(1000, 4999),
+    doc: 'close code sent to clients at shutdown',
+  },
+  {
+    key: 'requireWss',
+    env: 'REQUIRE_WSS',
+    kind: bool,
+    doc: 'refuse connections that are not TLS (or X-Forwarded-Proto https from a trusted proxy)',
+  },
+  { key: 'enableAuth', env: 'ENABLE_AUTH', kind: bool, doc: 'require a JWT' },
+  { key: 'jwtSecret', env: 'JWT_SECRET', kind: str, doc: 'HMAC secret (HS256/384/512)' },
+  {
+    key: 'jwtAlg',
+    env: 'JWT_ALG',
+    kind: { type: 'list' },
+    doc: 'accepted algorithm(s), comma-separated (default: HS256,HS384,HS512 with JWT_SECRET, else RS256,ES256,EdDSA)',
+  },
+  { key: 'jwtIssuer', env: 'JWT_ISSUER', kind: str, doc: 'required `iss`' },
+  { key: 'jwtAudience', env: 'JWT_AUDIENCE', kind: str, doc: 'required `aud`' },
+  {
+    key: 'jwksUrl',
+    env: 'JWKS_URL',
+    kind: { type: 'url', schemes: ['http:', 'https:'] },
+    doc: 'JWKS endpoint for RS*/ES*/EdDSA keys',
+  },
+  {
+    key: 'jwksCacheTtl',
+    env: 'JWKS_CACHE_TTL',
+    kind: int(0),
+    doc: 'JWKS cache lifetime, ms',
+  },
+  {
+    key: 'jwtClockSkewSeconds',
+    env: 'JWT_CLOCK_SKEW_SECONDS',
+    kind: int(0, 3600),
+    doc: 'tolerance for `exp`/`nbf`',
+  },
+  { key: 'roomsClaim', env: 'ROOMS_CLAIM', kind: str, doc: 'claim listing the granted rooms' },
+  {
+    key: 'allowClaimlessTokens',
+    env: 'ALLOW_CLAIMLESS_TOKENS',
+    kind: bool,
+    doc: 'a valid token without the rooms claim grants every room (off: refused "Forbidden")',
+  },
+  {
+    key: 'allowedOrigins',
+    env: 'ALLOWED_ORIGINS',
+    kind: { type: 'list' },
+    doc: 'comma-separated origins (`https://app.example.com` exact, `app.example.com` any scheme/port)',
+  },
+  {
+    key: 'allowMissingOrigin',
+    env: 'ALLOW_MISSING_ORIGIN',
+    kind: bool,
+    doc: 'with ALLOWED_ORIGINS set, admit clients that send no Origin (non-browser apps)',
+  },
+  { key: 'subprotocol', env: 'SUBPROTOCOL', kind: str, doc: 'required WebSocket subprotocol' },
+  {
+    key: 'trustProxy',
+    env: 'TRUST_PROXY',
+    kind: bool,
+    doc: 'honour X-Forwarded-For / X-Forwarded-Proto',
+  },
+  { key: 'tlsCertFile', env: 'TLS_CERT_FILE', kind: str, doc: 'PEM certificate for native TLS' },
+  { key: 'tlsKeyFile', env: 'TLS_KEY_FILE', kind: str, doc: 'PEM private key for native TLS' },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    doc: 'pino level',
+  },
+  { key: 'logPretty', env: 'LOG_PRETTY', kind: bool, doc: 'human-readable logs' },
+  { key: 'demo', env: 'DEMO', kind: bool, doc: 'serve the browser demo page at /demo/' },
+];
+
+/** `WS_PORT` → `--ws-port`. */
+export function flagName(env: string): string {
+  return '--' + env.toLowerCase().replaceAll('_', '-');
+}
+
+function describe(kind: Kind): string {
+  switch (kind.type) {
+    case 'int':
+      return kind.max === Number.MAX_SAFE_INTEGER
+        ? `an integer >= ${kind.min}`
+        : `an integer from ${kind.min} to ${kind.max}`;
+    case 'bool':
+      return 'true or false';
+    case 'string':
+      return 'a non-empty string';
+    case 'list':
+      return 'a comma-separated list';
+    case 'enum':
+      return `one of ${kind.values.join(', ')}`;
+    case 'url':
+      return `a URL with scheme ${kind.schemes.map((s) => s + '//').join(' or ')}`;
+  }
+}
+
+function parseValue(setting: Setting, raw: string): unknown {
+  const { kind, env } = setting;
+  const fail = (): never => {
+    throw new ConfigError(env, raw, describe(kind));
+  };
+  switch (kind.type) {
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) fail();
+      const n = Number(raw.trim());
+      if (!Number.isSafeInteger(n) || n < kind.min || n > kind.max) fail();
+      return n;
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (v === 'true' || v === '1' || v === 'yes') return true;
+      if (v === 'false' || v === '0' || v === 'no') return false;
+      return fail();
+    }
+    case 'string':
+      if (kind.nonEmpty && raw.length === 0) fail();
+      return raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+    case 'enum':
+      if (!kind.values.includes(raw)) fail();
+      return raw;
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        return fail();
+      }
+      if (!kind.schemes.includes(url.protocol)) fail();
+      return raw;
+    }
+  }
+}
+
+export interface LoadResult {
+  config: Config;
+  help: boolean;
+  /** Non-fatal remarks to log at start (e.g. a short JWT secret). */
+  warnings: string[];
+}
+
+/**
+ * Build the Config from env vars, then CLI flags (flags win). Throws ConfigError on the first
+ * bad value, unknown flag, or inconsistent combination.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
+  argv: readonly string[] = [],
+): LoadResult {
+  const config: Config = { ...DEFAULTS, redisClusterNodes: [], jwtAlg: [], allowedOrigins: [] };
+  const target = config as unknown as Record<string, unknown>;
+  for (const setting of SETTINGS) {
+    for (const name of [setting.env, ...(setting.aliases ?? [])]) {
+      const raw = env[name];
+      if (raw !== undefined && raw !== '') {
+        target[setting.key] = parseValue(setting, raw);
+        break;
+      }
+    }
+  }
+  const byFlag = new Map(SETTINGS.map((s) => [flagName(s.env), s]));
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const setting = byFlag.get(name);
+    if (!setting) throw new ConfigError('command line', arg, `one of the flags listed by --help`);
+    let raw: string;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else if (
+      setting.kind.type === 'bool' &&
+      (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))
+    )
+      raw = 'true';
+    else if (argv[i + 1] !== undefined) raw = argv[++i]!;
+    else throw new ConfigError(setting.env, '', `a value after ${name}`);
+    target[setting.key] = parseValue(setting, raw);
+  }
+  return { config, help, warnings: validate(config) };
+}
+
+/** Cross-setting rules. Returns warnings; throws ConfigError for combinations that cannot work. */
+function validate(c: Config): string[] {
+  const warnings: string[] = [];
+  if (c.maxFrameBytes < c.messageMaxBytes)
+    throw new ConfigError(
+      'MAX_FRAME_BYTES',
+      String(c.maxFrameBytes),
+      `at least MESSAGE_MAX_BYTES (${c.messageMaxBytes})`,
+    );
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined))
+    throw new ConfigError(
+      c.tlsCertFile === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',
+      '',
+      'TLS_CERT_FILE and TLS_KEY_FILE set together',
+    );
+  for (const node of c.redisClusterNodes)
+    if (!/^[^\s:]+:\d{1,5}$/.test(node))
+      throw new ConfigError('REDIS_CLUSTER_NODES', node, 'host:port entries');
+  for (const origin of c.allowedOrigins) {
+    if (origin.includes('://')) {
+      let ok: boolean;
+      try {
+        const u = new URL(origin);
+        ok = u.origin === origin.replace(/\/$/, '');
+      } catch {
+        ok = false;
+      }
+      if (!ok)
+        throw new ConfigError('ALLOWED_ORIGINS', origin, 'scheme://host[:port] or a bare hostname');
+    } else if (!/^[A-Za-z0-9.-]+$/.test(origin)) {
+      throw new ConfigError('ALLOWED_ORIGINS', origin, 'scheme://host[:port] or a bare hostname');
+    }
+  }
+  if (c.enableAuth) {
+    if (c.jwtSecret === undefined && c.jwksUrl === undefined)
+      throw new ConfigError('JWT_SECRET', '', 'JWT_SECRET or JWKS_URL when ENABLE_AUTH=true');
+    const known = [
+      'HS256',
+      'HS384',
+      'HS512',
+      'RS256',
+      'RS384',
+      'RS512',
+      'PS256',
+      'PS384',
+      'PS512',
+      'ES256',
+      'ES384',
+      'ES512',
+      'EdDSA',
+    ];
+    for (const alg of c.jwtAlg)
+      if (!known.includes(alg)) throw new ConfigError('JWT_ALG', alg, `one of ${known.join(', ')}`);
+  }
+  if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
+    warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
+  return warnings;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: switchboard [flags]', '', 'Every flag also reads from its env var.', ''];
+  for (const s of SETTINGS) {
+    const def = (DEFAULTS as unknown as Record<string, unknown>)[s.key];
+    const shown =
+      def === undefined || (Array.isArray(def) && def.length === 0)
+        ? ''
+        : ` (default ${String(def)})`;
+    lines.push(`  ${flagName(s.env).padEnd(40)} ${s.env}${shown}`);
+    lines.push(`  ${''.padEnd(40)} ${s.doc}`);
+  }
+  return lines.join('\n');
+}

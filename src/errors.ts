@@ -1,0 +1,38 @@
+/**
+ * Named errors of the server (after fastify's FST_ERR_* table): one code, one message template.
+ * Messages never include a token or a query string.
+ */
+export class SwitchboardError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SwitchboardError';
+  }
+}
+
+export class ConfigError extends SwitchboardError {
+  constructor(
+    readonly setting: string,
+    value: string,
+    expected: string,
+  ) {
+    super('SB_ERR_CONFIG', `Invalid ${setting}=${JSON.stringify(value)}: expected ${expected}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export class BackendUnavailableError extends SwitchboardError {
+  constructor(detail: string) {
+    super('SB_ERR_BACKEND_UNAVAILABLE', `Backend unavailable: ${detail}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+export class CircuitOpenError extends SwitchboardError {
+  constructor() {
+    super('SB_ERR_CIRCUIT_OPEN', 'Redis circuit breaker is open');
+    this.name = 'CircuitOpenError';
+  }
+}

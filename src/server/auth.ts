@@ -1,0 +1,18 @@
+/**
+ * Authentication at admission (SPEC.md §1 step 7, §10). Placeholder contract; the JWT
+ * implementation lives in jwt-auth.ts.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { CloseEntry } from '../close-codes.js';
+
+export type AuthResult =
+  | { ok: true; /** ms since epoch, when the token expires */ expiresAt: number | undefined }
+  | { ok: false; close: CloseEntry };
+
+export interface Authenticator {
+  /** Check the request's token for roomId. Never throws; never logs the token. */
+  authenticate(req: IncomingMessage, roomId: string): Promise<AuthResult>;
+  /** Validate a token refreshed in-band for roomId. */
+  verifyToken(token: string, roomId: string): Promise<AuthResult>;
+  close?(): void;
+}

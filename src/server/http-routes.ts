@@ -1,0 +1,58 @@
+/**
+ * HTTP endpoints (SPEC.md §8): /healthz, /readyz, /metrics on the WebSocket port (anything else
+ * is 426 Upgrade Required), and the same three on HEALTH_PORT (anything else 404 there).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface RouteHost {
+  /** true while the process serves (until closed). */
+  isAlive(): boolean;
+  /** true when ready for new connections: lifecycle ready, backend answering, circuit closed. */
+  isReady(): Promise<boolean>;
+  readonly registry: Registry;
+  /** Extra routes (e.g. the demo page); return true when handled. */
+  extraRoute?(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+function text(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
+}
+
+export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const q = req.url?.indexOf('?') ?? -1;
+    const path = q === -1 ? (req.url ?? '/') : req.url!.slice(0, q);
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      switch (path) {
+        case '/healthz':
+          return host.isAlive() ? text(res, 200, 'ok') : text(res, 503, 'closed');
+        case '/readyz':
+          host.isReady().then(
+            (ready) => (ready ? text(res, 200, 'ready') : text(res, 503, 'not-ready')),
+            () => text(res, 503, 'not-ready'),
+          );
+          return;
+        case '/metrics':
+          host.registry.metrics().then(
+            (body) => text(res, 200, body, { 'content-type': host.registry.contentType }),
+            () => text(res, 500, 'metrics unavailable'),
+          );
+          return;
+      }
+    }
+    if (!healthOnly && host.extraRoute?.(req, res)) return;
+    if (healthOnly) return text(res, 404, 'Not Found');
+    text(res, 426, 'Upgrade Required', { upgrade: 'websocket', connection: 'Upgrade' });
+  };
+}

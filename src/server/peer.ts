@@ -1,0 +1,51 @@
+/**
+ * One WebSocket connection and its per-connection state. Admission and message handling live
+ * in server.ts / connection-handler.ts; this holds state and the guarded send.
+ */
+import { WebSocket } from 'ws';
+import type { CloseEntry } from '../close-codes.js';
+import type { TokenBucket } from './rate-limit.js';
+
+export type PeerState = 'pending' | 'open' | 'left';
+
+export interface PeerHost {
+  readonly backpressureThreshold: number;
+  /** Called when a send would push the receiver's buffer past the threshold. */
+  onOverloaded(peer: Peer): void;
+}
+
+export class Peer {
+  state: PeerState = 'pending';
+  /** Answered the last heartbeat ping. */
+  alive = true;
+  /** Frames received while admission was in progress, processed in order once admitted. */
+  pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
+  /** When the connection's token expires (ms since epoch), if auth is on. */
+  expiresAt: number | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly roomId: string,
+    readonly ws: WebSocket,
+    readonly ip: string,
+    readonly version: 1 | 2,
+    readonly bucket: TokenBucket,
+    private readonly host: PeerHost,
+  ) {}
+
+  /** Send a text frame unless the receiver is too far behind (then it is closed instead). */
+  send(buf: Buffer): void {
+    const ws = this.ws;
+    if (this.state !== 'open' || ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount + buf.length > this.host.backpressureThreshold) {
+      this.host.onOverloaded(this);
+      return;
+    }
+    ws.send(buf, { binary: false });
+  }
+
+  close(entry: CloseEntry | { code: number; reason: string }): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+      this.ws.close(entry.code, entry.reason);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Rate limits of SPEC.md §6.
+ * - TokenBucket: per client, continuous refill.
+ * - WindowCounter: fixed 10 s windows keyed by IP or room; the redis backend adds the other
+ *   nodes' counts through `remote` (synced a few times a second, never per message).
+ * Written by hand: these are a few lines each on the hot path, and the libraries that exist
+ * (rate-limiter-flexible) make a store round trip per hit, which SPEC's hot path forbids.
+ */
+
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  private readonly perMs: number;
+
+  constructor(
+    private readonly capacity: number,
+    windowMs: number,
+    now: number,
+  ) {
+    this.tokens = capacity;
+    this.last = now;
+    this.perMs = capacity / windowMs;
+  }
+
+  take(now: number): boolean {
+    const elapsed = now - this.last;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.capacity, this.tokens + elapsed * this.perMs);
+      this.last = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/**
+ * Sliding-window estimate over fixed windows (the previous window's count weighted by how much
+ * of it still overlaps the last `windowMs`), so a burst cannot double up at a window boundary.
+ */
+export class WindowCounter {
+  private windowStart = 0;
+  /** Best-known cluster total per key in the current window (this node's hits included). */
+  private count = new Map<string, number>();
+  /** The previous window's totals. */
+  private prev = new Map<string, number>();
+  /** Hits on this node not yet reported to the cluster. */
+  private unsynced = new Map<string, number>();
+
+  constructor(
+    readonly limit: number,
+    readonly windowMs = 10_000,
+  ) {}
+
+  private roll(now: number): void {
+    const start = now - (now % this.windowMs);
+    if (start === this.windowStart) return;
+    this.prev = start === this.windowStart + this.windowMs ? this.count : new Map();
+    this.windowStart = start;
+    this.count = new Map();
+    this.unsynced = new Map();
+  }
+
+  /** Count one hit for key; false when the key is over its limit (the hit is not counted). */
+  hit(key: string, now: number): boolean {
+    this.roll(now);
+    const current = this.count.get(key) ?? 0;
+    const prev = this.prev.get(key);
+    const overlap = prev === undefined ? 0 : prev * (1 - (now - this.windowStart) / this.windowMs);
+    if (current + overlap >= this.limit) return false;
+    this.count.set(key, current + 1);
+    this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + 1);
+    return true;
+  }
+
+  /** Take the counts not yet reported, for the cluster sync. */
+  drain(now: number): { windowStart: number; deltas: Map<string, number> } {
+    this.roll(now);
+    const deltas = this.unsynced;
+    this.unsynced = new Map();
+    return { windowStart: this.windowStart, deltas };
+  }
+
+  /** Apply cluster totals returned by a sync of `windowStart` (ignored if the window moved on). */
+  applyTotals(windowStart: number, totals: Map<string, number>): void {
+    if (windowStart !== this.windowStart) return;
+    // The totals include what was drained; hits since then are still in `unsynced`.
+    for (const [key, total] of totals) this.count.set(key, total + (this.unsynced.get(key) ?? 0));
+  }
+
+  /** Put back deltas whose sync failed, so they are reported next time. */
+  restore(windowStart: number, deltas: Map<string, number>): void {
+    if (windowStart !== this.windowStart) return;
+    for (const [key, n] of deltas) this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + n);
+  }
+
+  /** Keys tracked in the current window (bounded by the active IPs/rooms of two windows). */
+  get size(): number {
+    return this.count.size;
+  }
+}
