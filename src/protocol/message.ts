@@ -84,16 +84,13 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
     default:
       return SCHEMA_ERROR;
   }
-  if (Object.hasOwn(obj, 'to')) {
-    if (allowTo) {
-      if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
-      to = obj.to;
-    }
-    extra--; // `to` is never forwarded as part of the message
+  if (allowTo && Object.hasOwn(obj, 'to')) {
+    if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
+    to = obj.to;
   }
-  // `pristine`: the sender's text has exactly the shape's fields, so re-serializing it would
-  // give the same object; it can be forwarded without a JSON.stringify.
-  return { kind: 'ok', message, pristine: extra === 0 && to === undefined, to };
+  // `pristine`: the sender's text has exactly the shape's fields (no `to` either), so
+  // re-serializing it would give the same object; it can be forwarded without a JSON.stringify.
+  return { kind: 'ok', message, pristine: extra === 0, to };
 }
 
 function countExtra(obj: Record<string, unknown>, known: number): number {
