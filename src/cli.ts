@@ -30,14 +30,19 @@ async function main(): Promise<void> {
     : pino.destination({ dest: 1, sync: false, maxLength: 4 * 1024 * 1024 });
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }, destination);
   for (const w of warnings) logger.warn(w);
+  /** Let buffered log lines reach stdout, but never wait long on a pipe nobody reads. */
+  const exitAfterFlush = (code: number): void => {
+    if (!destination) return process.exit(code);
+    setTimeout(() => process.exit(code), 1000).unref();
+    destination.flush(() => process.exit(code));
+  };
 
   let server;
   try {
     server = await startSwitchboard(config, { logger });
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
-    destination?.flushSync();
-    process.exit(1);
+    return exitAfterFlush(1);
   }
   logger.info(
     {
@@ -58,13 +63,11 @@ async function main(): Promise<void> {
     server.close().then(
       () => {
         logger.info('stopped');
-        destination?.flushSync();
-        process.exit(0);
+        exitAfterFlush(0);
       },
       (err: unknown) => {
         logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
-        destination?.flushSync();
-        process.exit(1);
+        exitAfterFlush(1);
       },
     );
   };
