@@ -93,6 +93,7 @@ export class RedisBackend implements Backend {
       throw err;
     }
     this.onReady();
+    this.logger.info({ serverId: this.serverId, cluster: this.conn.cluster }, 'redis connected');
     this.leaseTimer = setInterval(
       () => void this.leaseTick(),
       Math.max(50, Math.floor(this.config.nodeLeaseMs / 3)),
