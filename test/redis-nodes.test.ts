@@ -219,7 +219,18 @@ test('graceful shutdown of one node: its clients leave everywhere, the others st
     const x = await member(a, r);
     const y = await member(b, r);
     const leaving = await member(c, r);
-    const skipped = [...(await awaitLinked(leaving, x, y)), ...(await awaitLinked(y, x))];
+    const joined = (id: string) => ({
+      type: 'control',
+      action: 'peer-joined',
+      payload: { peerId: id },
+    });
+    // x hears y and then leaving join, y hears leaving: nothing else, nothing twice.
+    assert.deepEqual(await awaitLinked(leaving, x, y), [
+      joined(y.id),
+      joined(leaving.id),
+      joined(leaving.id),
+    ]);
+    assert.deepEqual(await awaitLinked(y, x), []);
     assert.equal(await admin.scard(`room:${r}`), 3);
     const gone = leaving.closed;
     await c.kill('SIGTERM');
