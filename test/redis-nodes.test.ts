@@ -70,6 +70,15 @@ test('messages cross between nodes both ways, v1 shapes exact, peer-disconnected
   await y.close();
   assert.deepEqual(await x.next(), { type: 'peer-disconnected' });
   await x.close();
+  // The Redis operations behind it were timed, by operation.
+  const { body } = await a.get('/metrics');
+  for (const op of ['join', 'leave'])
+    assert.match(
+      body,
+      new RegExp(`signaling_redis_operation_duration_seconds_count\\{operation="${op}"\\} [1-9]`),
+    );
+  assert.match(body, /^signaling_redis_up 1$/m);
+  assert.match(body, /^signaling_circuit_breaker_open 0$/m);
 });
 
 test('per-sender order across nodes, nothing delivered twice', async () => {
