@@ -136,11 +136,9 @@ export class SwitchboardServer implements PeerHost {
     this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
     this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
     this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable)
-        socket.end(`HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`);
-      else socket.destroy();
-    });
+    this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      endAndDestroy(socket, `HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`),
+    );
     if (config.healthPort !== undefined)
       this.healthServer = http.createServer(createRequestHandler(routes, true));
 
@@ -262,7 +260,7 @@ export class SwitchboardServer implements PeerHost {
     if (this.handshaking.size >= this.config.maxPendingUpgrades) {
       this.metrics.admissionRefusals.inc({ reason: 'pending-upgrades' });
       if (this.httpServer instanceof https.Server) socket.destroy();
-      else socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      else endAndDestroy(socket, 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
     this.handshaking.add(socket);
@@ -579,6 +577,16 @@ function clientErrorStatus(err: NodeJS.ErrnoException): string {
   if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
   return '400 Bad Request';
+}
+
+/**
+ * Answer and close for good: end() alone leaves the socket half-open for as long as a client
+ * that never reads keeps it, which is exactly what a slowloris client does.
+ */
+function endAndDestroy(socket: Duplex, response: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(response, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<void> {
