@@ -193,6 +193,22 @@ export class SwitchboardServer implements PeerHost {
     return this.peers.size;
   }
 
+  /**
+   * Re-read TLS_CERT_FILE/TLS_KEY_FILE (the CLI calls this on SIGHUP, e.g. after a certificate
+   * renewal). Open connections are untouched; new TLS handshakes use the new pair. Throws when
+   * the files cannot be read or do not form a valid pair, keeping the current certificate.
+   * Returns false when native TLS is not configured.
+   */
+  reloadTls(): boolean {
+    const { tlsCertFile, tlsKeyFile } = this.config;
+    if (!(this.httpServer instanceof https.Server) || !tlsCertFile || !tlsKeyFile) return false;
+    this.httpServer.setSecureContext({
+      cert: readFileSync(tlsCertFile),
+      key: readFileSync(tlsKeyFile),
+    });
+    return true;
+  }
+
   private async isReady(): Promise<boolean> {
     if (this.state !== 'ready' || this.backend.circuitOpen) return false;
     return this.backend.ping();
