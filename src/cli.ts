@@ -71,6 +71,19 @@ async function main(): Promise<void> {
       },
     );
   };
+  // SIGHUP reloads the TLS certificate and key without dropping connections. Handled even
+  // without TLS: its default action would terminate the process.
+  process.on('SIGHUP', () => {
+    try {
+      if (server.reloadTls()) logger.info('TLS certificate reloaded');
+      else logger.info('SIGHUP ignored: native TLS is not configured');
+    } catch (err) {
+      logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'TLS reload failed; keeping the current certificate',
+      );
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
