@@ -121,8 +121,11 @@ export class PeerMesh extends Emitter<MeshEvents> {
       try {
         n.makingOffer = true;
         await pc.setLocalDescription();
+        // Usually an offer; but if a remote offer was applied while this was queued, the
+        // implicit setLocalDescription() produced the answer to it, which must go out too.
         const d = pc.localDescription;
-        if (d && d.type === 'offer') this.client.send({ type: 'offer', sdp: d.sdp, to: peerId });
+        if (d && (d.type === 'offer' || d.type === 'answer'))
+          this.client.send({ type: d.type, sdp: d.sdp, to: peerId });
       } catch (err) {
         this.emit('error', peerId, err);
       } finally {
