@@ -36,6 +36,11 @@ export interface MeshEvents {
   peer: [RemotePeer];
   /** The connection to a remote peer was closed (it left, or this client reconnected). */
   'peer-closed': [peerId: string];
+  /**
+   * Both sides offered at once: this side ignored the remote offer (impolite) or rolled back its
+   * own to answer (polite). Informational; negotiation completes either way.
+   */
+  glare: [peerId: string, resolution: 'ignored' | 'rolled-back'];
   /** A negotiation step failed for a peer (the connection stays; it may recover). */
   error: [peerId: string, error: unknown];
 }
@@ -172,6 +177,7 @@ export class PeerMesh extends Emitter<MeshEvents> {
         !n.makingOffer && (pc.signalingState === 'stable' || n.settingRemoteAnswer);
       const collision = m.type === 'offer' && !readyForOffer;
       n.ignoreOffer = !n.polite && collision;
+      if (collision) this.emit('glare', n.id, n.ignoreOffer ? 'ignored' : 'rolled-back');
       if (n.ignoreOffer) return;
       n.settingRemoteAnswer = m.type === 'answer';
       // For the polite side in a collision this rolls back its own offer implicitly.

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
+import type * as Sdk from '../client/index.js';
 import {
   launchChromium,
   openDemo,
@@ -87,3 +88,72 @@ test('three pages form a full mesh with directed v2 messages', { timeout: 60_000
   );
   await Promise.all(pages.map((p) => p.page.context().close()));
 });
+
+test(
+  'glare: simultaneous offers resolve the polite/impolite way',
+  { timeout: 45_000 },
+  async () => {
+    const context = await browser.newContext();
+    // tsx compiles this file with esbuild's keepNames, which wraps named functions in a
+    // `__name(fn, "name")` helper; the callback below runs in the page, where it must exist.
+    await context.addInitScript('globalThis.__name = (fn) => fn;');
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${s.httpUrl}/demo/`); // loads the bundle; no autojoin
+    const result = await page.evaluate(async (url) => {
+      const { connect, PeerMesh } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
+      const glare: string[] = [];
+      const make = async () => {
+        const client = connect({ url, roomId: 'e2e-glare' });
+        const mesh = new PeerMesh(client, {
+          setup: (p) => void p.pc.createDataChannel('chat', { negotiated: true, id: 0 }),
+        });
+        mesh.on('glare', (_id, how) => glare.push(how));
+        await client.ready;
+        return { client, mesh };
+      };
+      const a = await make();
+      const b = await make();
+      const pcOf = (m: InstanceType<typeof PeerMesh>) =>
+        new Promise<RTCPeerConnection>((resolve) => {
+          const tick = () => {
+            const peer = [...m.peers.values()][0];
+            if (peer && peer.pc.connectionState === 'connected') resolve(peer.pc);
+            else setTimeout(tick, 20);
+          };
+          tick();
+        });
+      const [pa, pb] = await Promise.all([pcOf(a.mesh), pcOf(b.mesh)]);
+      glare.length = 0;
+      // Renegotiate on both sides in the same task: both make an offer before either arrives.
+      pa.addTransceiver('audio');
+      pb.addTransceiver('audio');
+      const settled = (pc: RTCPeerConnection) =>
+        new Promise<void>((resolve) => {
+          const tick = () => {
+            const mids = pc.getTransceivers().filter((t) => t.mid !== null).length;
+            if (pc.signalingState === 'stable' && mids === 2) resolve();
+            else setTimeout(tick, 20);
+          };
+          tick();
+        });
+      await Promise.all([settled(pa), settled(pb)]);
+      const out = {
+        glare: [...glare].sort(),
+        transceivers: [pa.getTransceivers().length, pb.getTransceivers().length],
+        state: [pa.connectionState, pb.connectionState],
+      };
+      a.client.close();
+      b.client.close();
+      return out;
+    }, s.url);
+    // Exactly one of each: the impolite side ignored the offer, the polite side rolled back.
+    assert.deepEqual(result.glare, ['ignored', 'rolled-back']);
+    // Both added transceivers were negotiated (each side's own, plus the other's).
+    assert.deepEqual(result.transceivers, [2, 2]);
+    assert.deepEqual(result.state, ['connected', 'connected']);
+    assert.deepEqual(errors, []);
+    await context.close();
+  },
+);
