@@ -157,3 +157,25 @@ test(
     await context.close();
   },
 );
+
+test('camera: a fake-device video track reaches the other page', { timeout: 45_000 }, async () => {
+  const media = await launchChromium(true);
+  try {
+    const a = await openDemo(media, s.httpUrl, { room: 'e2e-camera', camera: '1' });
+    const b = await openDemo(media, s.httpUrl, { room: 'e2e-camera', camera: '1' });
+    await Promise.all([waitForChannels(a, 1), waitForChannels(b, 1)]);
+    const idA = await peerIdOf(a);
+    // b plays a's camera: frames decoded means media flowed over the negotiated connection
+    await b.page.waitForFunction(
+      (id) => {
+        const v = document.getElementById(`video-${id}`) as HTMLVideoElement | null;
+        return v !== null && v.videoWidth > 0 && v.currentTime > 0;
+      },
+      idA,
+      { timeout: 15_000, polling: 100 },
+    );
+    assert.deepEqual([...a.errors, ...b.errors], []);
+  } finally {
+    await media.close();
+  }
+});
