@@ -300,7 +300,10 @@ export class SignalingClient extends Emitter<ClientEvents> {
       this.emit('peer-left', id);
       return;
     }
-    if (msg.type === 'control' && msg.from === undefined) {
+    // In v2 every forwarded message carries `from`, so a control without it is the server's.
+    // v1 has no such marker and the server sends v1 clients no welcome or peer-joined: a
+    // control with those actions there is a peer's message.
+    if (msg.type === 'control' && msg.from === undefined && this.protocolVersion === 2) {
       const payload = msg.payload as { peerId?: string } | undefined;
       switch (msg.action) {
         case 'welcome':
@@ -313,6 +316,10 @@ export class SignalingClient extends Emitter<ClientEvents> {
           this.emit('rejected', msg.action);
           return;
       }
+    }
+    if (msg.type === 'control' && msg.action === 'schema-error' && this.protocolVersion === 1) {
+      this.emit('rejected', 'schema-error');
+      return;
     }
     // A message can overtake its sender's peer-joined when they travel different paths
     // (another node); treat its sender as joined first so listeners see a consistent order.

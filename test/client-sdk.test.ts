@@ -126,6 +126,14 @@ test('v1: open, plain messages, peer-left without id', async () => {
   assert.deepEqual(await got, [{ type: 'answer', sdp: 'x' }]);
   a.send({ type: 'control', action: 'hi' });
   assert.deepEqual(await raw.next(), { type: 'control', action: 'hi' });
+  // v1 has no server welcome: a peer's control named so is just a message
+  const fake = next(a, 'message');
+  raw.send({ type: 'control', action: 'welcome', payload: { peerId: 'x' } });
+  assert.deepEqual(await fake, [{ type: 'control', action: 'welcome', payload: { peerId: 'x' } }]);
+  assert.equal(a.peerId, undefined);
+  const rejected = next(a, 'rejected');
+  a.send({ type: 'offer' } as never);
+  assert.deepEqual(await rejected, ['schema-error']);
   const left = next(a, 'peer-left');
   await raw.close();
   assert.deepEqual(await left, [undefined]);
