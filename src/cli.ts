@@ -6,6 +6,7 @@ import { helpText, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startSwitchboard } from './index.js';
+import { createDemoRoute, findExamplesDir } from './server/demo-route.js';
 
 async function main(): Promise<void> {
   let loaded;
@@ -37,9 +38,20 @@ async function main(): Promise<void> {
     destination.flush(() => process.exit(code));
   };
 
+  let extraRoute;
+  if (config.demo) {
+    const dir = findExamplesDir();
+    if (!dir) {
+      logger.fatal('DEMO is set but examples/ is not found next to this installation');
+      destination?.flushSync();
+      process.exit(1);
+    }
+    extraRoute = createDemoRoute(dir);
+  }
+
   let server;
   try {
-    server = await startSwitchboard(config, { logger });
+    server = await startSwitchboard(config, { logger, extraRoute });
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
     return exitAfterFlush(1);
@@ -54,6 +66,7 @@ async function main(): Promise<void> {
     },
     `switchboard listening on ${config.host}:${server.port} (${server.backend.kind} backend)`,
   );
+  if (config.demo) logger.info(`demo at http://localhost:${server.port}/demo/`);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,0 +1,205 @@
+/**
+ * Perfect negotiation (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example): one
+ * RTCPeerConnection per remote peer, wired to a v2 signaling client with directed messages.
+ * Either side may (re)negotiate at any time; when both offer at once ("glare") the impolite
+ * side ignores the incoming offer and the polite side rolls back its own and answers.
+ * Politeness is decided without a message exchange: the peer with the smaller id is polite.
+ *
+ * Peer ids change when a client reconnects (a new connection is a new peer), so after a
+ * reconnect every connection is rebuilt from the new welcome: the others see a peer leave and
+ * a new one join, and negotiate afresh.
+ */
+import { Emitter } from './emitter.js';
+import type { ReceivedMessage, SignalingClient, Welcome } from './signaling-client.js';
+
+export interface RemotePeer {
+  readonly id: string;
+  readonly pc: RTCPeerConnection;
+  /** This side yields on glare. */
+  readonly polite: boolean;
+}
+
+export interface PeerMeshOptions {
+  /** RTCPeerConnection configuration (ICE servers). Loopback and LANs need none. */
+  rtcConfig?: RTCConfiguration;
+  /** RTCPeerConnection implementation; defaults to the global one. */
+  RTCPeerConnection?: typeof RTCPeerConnection;
+  /**
+   * Called for every new connection before negotiation starts: add tracks and data channels
+   * here (each addition triggers negotiation).
+   */
+  setup?(peer: RemotePeer): void;
+}
+
+export interface MeshEvents {
+  /** A connection to a remote peer was created (setup already ran). */
+  peer: [RemotePeer];
+  /** The connection to a remote peer was closed (it left, or this client reconnected). */
+  'peer-closed': [peerId: string];
+  /**
+   * Both sides offered at once: this side ignored the remote offer (impolite) or rolled back its
+   * own to answer (polite). Informational; negotiation completes either way.
+   */
+  glare: [peerId: string, resolution: 'ignored' | 'rolled-back'];
+  /** A negotiation step failed for a peer (the connection stays; it may recover). */
+  error: [peerId: string, error: unknown];
+}
+
+interface Negotiation extends RemotePeer {
+  makingOffer: boolean;
+  ignoreOffer: boolean;
+  settingRemoteAnswer: boolean;
+  /** Signaling messages of one peer are applied strictly in order. */
+  chain: Promise<void>;
+}
+
+export class PeerMesh extends Emitter<MeshEvents> {
+  readonly peers = new Map<string, RemotePeer>();
+  private readonly entries = new Map<string, Negotiation>();
+  private readonly PC: typeof RTCPeerConnection;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    readonly client: SignalingClient,
+    private readonly opts: PeerMeshOptions = {},
+  ) {
+    super();
+    if (client.protocolVersion !== 2) throw new TypeError('PeerMesh needs protocol 2');
+    const PC = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+    if (!PC) throw new TypeError('PeerMesh: no RTCPeerConnection available');
+    this.PC = PC;
+    const onWelcome = (w: Welcome) => this.onWelcome(w);
+    const onJoined = (id: string) => this.ensure(id);
+    const onLeft = (id: string | undefined) => id !== undefined && this.drop(id);
+    const onMessage = (m: ReceivedMessage) => this.onSignal(m);
+    client.on('welcome', onWelcome).on('peer-joined', onJoined);
+    client.on('peer-left', onLeft).on('message', onMessage);
+    this.unsubscribe = () => {
+      client.off('welcome', onWelcome).off('peer-joined', onJoined);
+      client.off('peer-left', onLeft).off('message', onMessage);
+    };
+    // Attached after the welcome already arrived: start from the client's current view.
+    if (client.peerId !== undefined) for (const id of client.peers) this.ensure(id);
+  }
+
+  /** Close every connection and stop listening to the signaling client. */
+  close(): void {
+    this.unsubscribe();
+    for (const id of [...this.entries.keys()]) this.drop(id);
+  }
+
+  private onWelcome(w: Welcome): void {
+    // A welcome after a reconnect: a new own id, so every existing connection is stale.
+    for (const id of [...this.entries.keys()]) this.drop(id);
+    for (const id of w.peers) this.ensure(id);
+  }
+
+  private ensure(peerId: string): Negotiation {
+    const existing = this.entries.get(peerId);
+    if (existing) return existing;
+    const self = this.client.peerId ?? '';
+    const pc = new this.PC(this.opts.rtcConfig);
+    const n: Negotiation = {
+      id: peerId,
+      pc,
+      polite: self < peerId,
+      makingOffer: false,
+      ignoreOffer: false,
+      settingRemoteAnswer: false,
+      chain: Promise.resolve(),
+    };
+    this.entries.set(peerId, n);
+    const peer: RemotePeer = { id: n.id, pc, polite: n.polite };
+    this.peers.set(peerId, peer);
+
+    pc.onicecandidate = ({ candidate }) => {
+      // The end-of-candidates marker has an empty candidate string, which SPEC.md §2 rejects;
+      // it is optional for the remote side, so it is not sent.
+      if (!candidate || !candidate.candidate) return;
+      const msg: { type: 'candidate'; candidate: string; sdpMid?: string; sdpMLineIndex?: number } =
+        { type: 'candidate', candidate: candidate.candidate };
+      if (candidate.sdpMid != null) msg.sdpMid = candidate.sdpMid;
+      if (candidate.sdpMLineIndex != null) msg.sdpMLineIndex = candidate.sdpMLineIndex;
+      this.client.send({ ...msg, to: peerId });
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        n.makingOffer = true;
+        await pc.setLocalDescription();
+        // Usually an offer; but if a remote offer was applied while this was queued, the
+        // implicit setLocalDescription() produced the answer to it, which must go out too.
+        const d = pc.localDescription;
+        if (d && (d.type === 'offer' || d.type === 'answer'))
+          this.client.send({ type: d.type, sdp: d.sdp, to: peerId });
+      } catch (err) {
+        this.emit('error', peerId, err);
+      } finally {
+        n.makingOffer = false;
+      }
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === 'failed') pc.restartIce();
+    };
+    this.opts.setup?.(peer);
+    this.emit('peer', peer);
+    return n;
+  }
+
+  private drop(peerId: string): void {
+    const n = this.entries.get(peerId);
+    if (!n) return;
+    this.entries.delete(peerId);
+    this.peers.delete(peerId);
+    n.pc.onicecandidate = null;
+    n.pc.onnegotiationneeded = null;
+    n.pc.oniceconnectionstatechange = null;
+    n.pc.close();
+    this.emit('peer-closed', peerId);
+  }
+
+  private onSignal(m: ReceivedMessage): void {
+    if (m.from === undefined) return;
+    if (m.type !== 'offer' && m.type !== 'answer' && m.type !== 'candidate') return;
+    const n = this.ensure(m.from);
+    n.chain = n.chain
+      .then(() => this.apply(n, m))
+      .catch((err: unknown) => {
+        if (this.entries.get(n.id) === n) this.emit('error', n.id, err);
+      });
+  }
+
+  /** The perfect negotiation receive side, as in the WebRTC specification's example. */
+  private async apply(n: Negotiation, m: ReceivedMessage): Promise<void> {
+    const pc = n.pc;
+    if (this.entries.get(n.id) !== n) return; // dropped meanwhile
+    if (m.type === 'offer' || m.type === 'answer') {
+      const readyForOffer =
+        !n.makingOffer && (pc.signalingState === 'stable' || n.settingRemoteAnswer);
+      const collision = m.type === 'offer' && !readyForOffer;
+      n.ignoreOffer = !n.polite && collision;
+      if (collision) this.emit('glare', n.id, n.ignoreOffer ? 'ignored' : 'rolled-back');
+      if (n.ignoreOffer) return;
+      n.settingRemoteAnswer = m.type === 'answer';
+      // For the polite side in a collision this rolls back its own offer implicitly.
+      await pc.setRemoteDescription({ type: m.type, sdp: m.sdp });
+      n.settingRemoteAnswer = false;
+      if (m.type === 'offer') {
+        await pc.setLocalDescription();
+        const d = pc.localDescription;
+        if (d) this.client.send({ type: 'answer', sdp: d.sdp, to: n.id });
+      }
+      return;
+    }
+    if (m.type === 'candidate') {
+      try {
+        const init: RTCIceCandidateInit = { candidate: m.candidate };
+        if (m.sdpMid !== undefined) init.sdpMid = m.sdpMid;
+        if (m.sdpMLineIndex !== undefined) init.sdpMLineIndex = m.sdpMLineIndex;
+        await pc.addIceCandidate(init);
+      } catch (err) {
+        // Candidates of an offer this side ignored fail to apply; that is expected.
+        if (!n.ignoreOffer) throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * End-to-end in real headless Chromium: demo pages (examples/) signal through a real server
+ * and must end up with working RTCDataChannels. Scenarios 1 and 2 of issue 5 (one node).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type * as Sdk from '../client/index.js';
+import {
+  launchChromium,
+  openDemo,
+  peerIdOf,
+  sendChat,
+  startDemoServer,
+  waitForChannels,
+  waitForChat,
+  type DemoPage,
+} from './helpers/browser.js';
+import type { TestServer } from './helpers/server.js';
+
+let browser: Browser;
+let s: TestServer & { httpUrl: string };
+before(async () => {
+  [browser, s] = await Promise.all([launchChromium(), startDemoServer()]);
+});
+after(async () => {
+  await browser?.close();
+  await s?.close();
+});
+
+async function forwarded(): Promise<number> {
+  const metric = await s.server.metrics.registry
+    .getSingleMetric('signaling_messages_forwarded_total')
+    ?.get();
+  return metric?.values[0]?.value ?? 0;
+}
+
+test(
+  'two pages in one room open an RTCDataChannel through the server and chat',
+  { timeout: 45_000 },
+  async () => {
+    const before = await forwarded();
+    const a = await openDemo(browser, s.httpUrl, { room: 'e2e-two' });
+    const b = await openDemo(browser, s.httpUrl, { room: 'e2e-two' });
+    await Promise.all([waitForChannels(a, 1), waitForChannels(b, 1)]);
+    const [idA, idB] = await Promise.all([peerIdOf(a), peerIdOf(b)]);
+
+    await sendChat(a, 'hello from A');
+    assert.equal(await waitForChat(b, 'hello from A'), idA);
+    await sendChat(b, 'hello from B');
+    assert.equal(await waitForChat(a, 'hello from B'), idB);
+    // The offer/answer/candidates went through the server; the chat text did not.
+    assert.ok((await forwarded()) - before >= 2, 'signaling was forwarded by the server');
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    await Promise.all([a.page.context().close(), b.page.context().close()]);
+  },
+);
+
+test('three pages form a full mesh with directed v2 messages', { timeout: 60_000 }, async () => {
+  const pages: DemoPage[] = [];
+  for (let i = 0; i < 3; i++) pages.push(await openDemo(browser, s.httpUrl, { room: 'e2e-mesh' }));
+  await Promise.all(pages.map((p) => waitForChannels(p, 2, 20_000)));
+  const ids = await Promise.all(pages.map(peerIdOf));
+  assert.equal(new Set(ids).size, 3);
+
+  for (let i = 0; i < 3; i++) await sendChat(pages[i]!, `mesh hello ${i}`);
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      if (i === j) continue;
+      // page j got page i's text over the i–j channel, stamped with i's id
+      assert.equal(await waitForChat(pages[j]!, `mesh hello ${i}`), ids[i]);
+    }
+    // and nobody echoes a page's own text back to it
+    const own = await pages[i]!.page.evaluate(
+      (t) => window.demo!.received.filter((r) => r.text === t).length,
+      `mesh hello ${i}`,
+    );
+    assert.equal(own, 0);
+  }
+  // every page's channels are to exactly the other two peers
+  for (let i = 0; i < 3; i++) {
+    const peers = await pages[i]!.page.evaluate(() => [...window.demo!.channels.keys()].sort());
+    assert.deepEqual(peers, ids.filter((_, j) => j !== i).sort());
+  }
+  assert.deepEqual(
+    pages.flatMap((p) => p.errors),
+    [],
+  );
+  await Promise.all(pages.map((p) => p.page.context().close()));
+});
+
+test(
+  'glare: simultaneous offers resolve the polite/impolite way',
+  { timeout: 45_000 },
+  async () => {
+    const context = await browser.newContext();
+    // tsx compiles this file with esbuild's keepNames, which wraps named functions in a
+    // `__name(fn, "name")` helper; the callback below runs in the page, where it must exist.
+    await context.addInitScript('globalThis.__name = (fn) => fn;');
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${s.httpUrl}/demo/`); // loads the bundle; no autojoin
+    const result = await page.evaluate(async (url) => {
+      const { connect, PeerMesh } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
+      const glare: string[] = [];
+      const make = async () => {
+        const client = connect({ url, roomId: 'e2e-glare' });
+        const mesh = new PeerMesh(client, {
+          setup: (p) => void p.pc.createDataChannel('chat', { negotiated: true, id: 0 }),
+        });
+        mesh.on('glare', (_id, how) => glare.push(how));
+        await client.ready;
+        return { client, mesh };
+      };
+      const a = await make();
+      const b = await make();
+      const pcOf = (m: InstanceType<typeof PeerMesh>) =>
+        new Promise<RTCPeerConnection>((resolve) => {
+          const tick = () => {
+            const peer = [...m.peers.values()][0];
+            if (peer && peer.pc.connectionState === 'connected') resolve(peer.pc);
+            else setTimeout(tick, 20);
+          };
+          tick();
+        });
+      const [pa, pb] = await Promise.all([pcOf(a.mesh), pcOf(b.mesh)]);
+      glare.length = 0;
+      // Renegotiate on both sides in the same task: both make an offer before either arrives.
+      pa.addTransceiver('audio');
+      pb.addTransceiver('audio');
+      const settled = (pc: RTCPeerConnection) =>
+        new Promise<void>((resolve) => {
+          const tick = () => {
+            const mids = pc.getTransceivers().filter((t) => t.mid !== null).length;
+            if (pc.signalingState === 'stable' && mids === 2) resolve();
+            else setTimeout(tick, 20);
+          };
+          tick();
+        });
+      await Promise.all([settled(pa), settled(pb)]);
+      const out = {
+        glare: [...glare].sort(),
+        transceivers: [pa.getTransceivers().length, pb.getTransceivers().length],
+        state: [pa.connectionState, pb.connectionState],
+      };
+      a.client.close();
+      b.client.close();
+      return out;
+    }, s.url);
+    // Exactly one of each: the impolite side ignored the offer, the polite side rolled back.
+    assert.deepEqual(result.glare, ['ignored', 'rolled-back']);
+    // Both added transceivers were negotiated (each side's own, plus the other's).
+    assert.deepEqual(result.transceivers, [2, 2]);
+    assert.deepEqual(result.state, ['connected', 'connected']);
+    assert.deepEqual(errors, []);
+    await context.close();
+  },
+);
+
+test('camera: a fake-device video track reaches the other page', { timeout: 45_000 }, async () => {
+  const media = await launchChromium(true);
+  try {
+    const a = await openDemo(media, s.httpUrl, { room: 'e2e-camera', camera: '1' });
+    const b = await openDemo(media, s.httpUrl, { room: 'e2e-camera', camera: '1' });
+    await Promise.all([waitForChannels(a, 1), waitForChannels(b, 1)]);
+    const idA = await peerIdOf(a);
+    // b plays a's camera: frames decoded means media flowed over the negotiated connection
+    await b.page.waitForFunction(
+      (id) => {
+        const v = document.getElementById(`video-${id}`) as HTMLVideoElement | null;
+        return v !== null && v.videoWidth > 0 && v.currentTime > 0;
+      },
+      idA,
+      { timeout: 15_000, polling: 100 },
+    );
+    assert.deepEqual([...a.errors, ...b.errors], []);
+  } finally {
+    await media.close();
+  }
+});

@@ -1,0 +1,286 @@
+/**
+ * The client SDK against real servers in Node (ws injected as the WebSocket implementation):
+ * events, reconnect after a server restart, no reconnect on policy refusals, queue order.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { WebSocket } from 'ws';
+import {
+  backoffDelay,
+  connect,
+  isRetryable,
+  type ClientEvents,
+  type CloseInfo,
+  type ConnectOptions,
+  type SignalingClient,
+} from '../client/index.js';
+import type { AuthResult, Authenticator } from '../src/server/auth.js';
+import { Close } from '../src/close-codes.js';
+import { join, startServer, until, type TestServer } from './helpers/server.js';
+
+const servers = new Set<TestServer>();
+const clients = new Set<SignalingClient>();
+after(async () => {
+  for (const c of clients) c.close();
+  await Promise.all([...servers].map((s) => s.close()));
+});
+
+async function server(overrides: Parameters<typeof startServer>[0] = {}, opts = {}) {
+  const s = await startServer(overrides, opts);
+  servers.add(s);
+  return s;
+}
+
+const FAST = { initialDelayMs: 20, maxDelayMs: 200 };
+
+function client(opts: Omit<ConnectOptions, 'WebSocket'>): SignalingClient {
+  const c = connect({ WebSocket, reconnect: FAST, ...opts });
+  clients.add(c);
+  return c;
+}
+
+/** The next emission of an event, bounded in time. */
+function next<K extends keyof ClientEvents>(
+  c: SignalingClient,
+  event: K,
+  ms = 3000,
+): Promise<ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${String(event)} within ${ms} ms`)), ms);
+    c.once(event, (...args) => {
+      clearTimeout(t);
+      resolve(args);
+    });
+  });
+}
+
+test('reconnect policy: retryable codes and jittered exponential backoff', () => {
+  for (const code of [1001, 1006, 1011, 1013]) assert.equal(isRetryable(code), true, `${code}`);
+  for (const code of [1000, 1008, 1009]) assert.equal(isRetryable(code), false, `${code}`);
+  const opts = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, maxRetries: 5 };
+  assert.equal(
+    backoffDelay(0, opts, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(0, opts, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(3, opts, () => 0),
+    400,
+  );
+  assert.equal(
+    backoffDelay(4, opts, () => 1),
+    1000,
+  ); // capped
+  assert.equal(
+    backoffDelay(5, opts, () => 1),
+    null,
+  ); // out of retries
+});
+
+test('v2 events: welcome, peer-joined, message with from, directed send, rejected, peer-left', async () => {
+  const s = await server();
+  const a = client({ url: s.url, roomId: 'sdk-events' });
+  const [wa] = await next(a, 'welcome');
+  assert.equal(wa.roomId, 'sdk-events');
+  assert.deepEqual(wa.peers, []);
+  assert.equal(a.peerId, wa.peerId);
+  await a.ready;
+
+  const joined = next(a, 'peer-joined');
+  const b = client({ url: s.url, roomId: 'sdk-events' });
+  const [wb] = await next(b, 'welcome');
+  assert.deepEqual(wb.peers, [wa.peerId]);
+  assert.deepEqual(await joined, [wb.peerId]);
+  assert.deepEqual([...a.peers], [wb.peerId]);
+
+  const got = next(b, 'message');
+  assert.equal(a.send({ type: 'offer', sdp: 'v=0', to: wb.peerId }), true);
+  assert.deepEqual(await got, [{ type: 'offer', sdp: 'v=0', from: wa.peerId }]);
+
+  const rejected = next(a, 'rejected');
+  a.send({ type: 'offer', sdp: 'v=0', to: 'client:nobody' });
+  assert.deepEqual(await rejected, ['unknown-peer']);
+
+  const left = next(a, 'peer-left');
+  const bClosed = next(b, 'close');
+  b.close();
+  assert.deepEqual(await bClosed, [{ code: 1000, reason: '', retryable: false, willRetry: false }]);
+  assert.deepEqual(await left, [wb.peerId]);
+  assert.equal(a.peers.size, 0);
+  a.close();
+  assert.equal(a.state, 'closed');
+});
+
+test('v1: open, plain messages, peer-left without id', async () => {
+  const s = await server();
+  const raw = await join(s, 'sdk-v1');
+  const a = client({ url: s.url, roomId: 'sdk-v1', protocol: 1 });
+  const [opened] = await next(a, 'open');
+  assert.equal(opened.reconnected, false);
+  await until(() => s.server.hub.get('sdk-v1')?.peers.size === 2);
+  const got = next(a, 'message');
+  raw.send({ type: 'answer', sdp: 'x' });
+  assert.deepEqual(await got, [{ type: 'answer', sdp: 'x' }]);
+  a.send({ type: 'control', action: 'hi' });
+  assert.deepEqual(await raw.next(), { type: 'control', action: 'hi' });
+  // v1 has no server welcome: a peer's control named so is just a message
+  const fake = next(a, 'message');
+  raw.send({ type: 'control', action: 'welcome', payload: { peerId: 'x' } });
+  assert.deepEqual(await fake, [{ type: 'control', action: 'welcome', payload: { peerId: 'x' } }]);
+  assert.equal(a.peerId, undefined);
+  const rejected = next(a, 'rejected');
+  a.send({ type: 'offer' } as never);
+  assert.deepEqual(await rejected, ['schema-error']);
+  const left = next(a, 'peer-left');
+  await raw.close();
+  assert.deepEqual(await left, [undefined]);
+});
+
+test('token travels as ?token= or as an access_token.* subprotocol entry', async () => {
+  const seen: { query: string | null; protocols: string[] }[] = [];
+  const auth: Authenticator = {
+    async authenticate(req): Promise<AuthResult> {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+      const header = req.headers['sec-websocket-protocol'];
+      const protocols = header ? header.split(',').map((p) => p.trim()) : [];
+      seen.push({ query, protocols });
+      const entry = protocols.find((p) => p.startsWith('access_token.'));
+      const token = query ?? entry?.slice('access_token.'.length);
+      return token === 'good.jwt.sig'
+        ? { ok: true, expiresAt: undefined }
+        : { ok: false, close: Close.unauthorized };
+    },
+    async verifyToken() {
+      return { ok: false, close: Close.unauthorized };
+    },
+  };
+  const s = await server({}, { auth });
+  const q = client({ url: s.url, roomId: 'sdk-token', token: 'good.jwt.sig' });
+  await next(q, 'welcome');
+  const p = client({
+    url: s.url,
+    roomId: 'sdk-token',
+    token: 'good.jwt.sig',
+    tokenTransport: 'subprotocol',
+  });
+  await next(p, 'welcome');
+  assert.deepEqual(seen, [
+    { query: 'good.jwt.sig', protocols: [] },
+    { query: null, protocols: ['switchboard', 'access_token.good.jwt.sig'] },
+  ]);
+  // a refused token is a policy refusal: no retry
+  const bad = client({ url: s.url, roomId: 'sdk-token', token: 'bad' });
+  const [closed] = await next(bad, 'close');
+  assert.deepEqual(closed, {
+    code: 1008,
+    reason: 'Unauthorized',
+    retryable: false,
+    willRetry: false,
+  });
+  await assert.rejects(bad.ready);
+});
+
+test('no reconnect after 1008 or "Room is full"', async () => {
+  const s = await server({ roomCapacity: 1 });
+  const refusals = () => s.logs.lines.filter((l) => l.includes('connection refused')).length;
+
+  const invalid = client({ url: s.url, roomId: 'not valid!' });
+  const [c1] = await next(invalid, 'close');
+  assert.deepEqual(c1, {
+    code: 1008,
+    reason: 'Invalid roomId',
+    retryable: false,
+    willRetry: false,
+  });
+  assert.equal(invalid.state, 'closed');
+
+  const first = client({ url: s.url, roomId: 'sdk-full' });
+  await first.ready;
+  const second = client({ url: s.url, roomId: 'sdk-full' });
+  const [c2] = await next(second, 'close');
+  const expected: CloseInfo = {
+    code: 1000,
+    reason: 'Room is full',
+    retryable: false,
+    willRetry: false,
+  };
+  assert.deepEqual(c2, expected);
+  assert.equal(second.state, 'closed');
+  await assert.rejects(second.ready, /Room is full/);
+  assert.equal(second.send({ type: 'control', action: 'x' }), false);
+
+  // Had either retried, the server would have refused it again within a few backoff periods
+  // (20–200 ms): the count of refusals stays at two over ten times the first delay.
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(refusals(), 2);
+});
+
+test('reconnects after a server restart on the same port and gets a new welcome', async () => {
+  const s1 = await server();
+  const port = s1.port;
+  const a = client({ url: s1.url, roomId: 'sdk-restart' });
+  const b = client({ url: s1.url, roomId: 'sdk-restart' });
+  const [wa] = await next(a, 'welcome');
+  await b.ready;
+
+  const closes: CloseInfo[] = [];
+  a.on('close', (info) => closes.push(info));
+  const reopened = next(a, 'open', 8000);
+  const rewelcomed = next(a, 'welcome', 8000);
+  await s1.close();
+  servers.delete(s1);
+  assert.deepEqual(closes[0], {
+    code: 1001,
+    reason: 'Going away',
+    retryable: true,
+    willRetry: true,
+    retryInMs: closes[0]?.retryInMs,
+  });
+  assert.equal(a.state === 'reconnecting' || a.state === 'connecting', true);
+  // While down, attempts fail with 1006 and keep retrying.
+  await until(() => closes.some((c) => c.code === 1006), 3000, 'a failed attempt');
+  assert.equal(
+    closes.every((c) => c.willRetry),
+    true,
+  );
+
+  const s2 = await server({ wsPort: port });
+  const [opened] = await reopened;
+  assert.equal(opened.reconnected, true);
+  const [w2] = await rewelcomed;
+  assert.notEqual(w2.peerId, wa.peerId);
+  assert.equal(w2.roomId, 'sdk-restart');
+  await until(() => s2.server.hub.get('sdk-restart')?.peers.size === 2, 8000, 'both back');
+  // a and b see each other again under their new ids
+  await until(() => a.peers.size === 1 && b.peers.size === 1, 3000, 'peers');
+  assert.deepEqual([...a.peers], [b.peerId]);
+  assert.deepEqual([...b.peers], [a.peerId]);
+});
+
+test('messages sent while reconnecting are queued (bounded) and flushed in order', async () => {
+  const s1 = await server();
+  const s2 = await server();
+  const receiver = await join(s2, 'sdk-queue');
+  const a = client({ url: [s1.url, s2.url], roomId: 'sdk-queue', protocol: 1, maxQueue: 5 });
+  await a.ready;
+  const down = next(a, 'close');
+  await s1.close();
+  servers.delete(s1);
+  const [info] = await down;
+  assert.equal(info.willRetry, true);
+  assert.equal(a.state, 'reconnecting');
+  const sent = [1, 2, 3, 4, 5, 6].map((i) => a.send({ type: 'control', action: `m${i}` }));
+  assert.deepEqual(sent, [true, true, true, true, true, false]); // the sixth exceeds maxQueue
+  assert.equal(a.queued, 5);
+  for (let i = 1; i <= 5; i++)
+    assert.deepEqual(await receiver.next(5000), { type: 'control', action: `m${i}` });
+  assert.equal(a.queued, 0);
+  assert.equal(a.url, s2.url);
+  // after the flush, new messages go straight out, after the queued ones
+  a.send({ type: 'control', action: 'm7' });
+  assert.deepEqual(await receiver.next(), { type: 'control', action: 'm7' });
+  await receiver.close();
+});

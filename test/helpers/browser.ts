@@ -1,0 +1,138 @@
+/**
+ * Browser test helpers: real headless Chromium (Debian's /usr/bin/chromium via playwright-core)
+ * and servers that serve the demo page at /demo/.
+ */
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Config } from '../../src/config.js';
+import type { CreateOptions } from '../../src/index.js';
+import { createDemoRoute, findExamplesDir } from '../../src/server/demo-route.js';
+import { buildClientBundle } from '../../examples/build.js';
+import { startServer, type TestServer } from './server.js';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+/** Only for tests that use a camera or microphone. */
+export const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+
+export function launchChromium(media = false): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: media ? [...CHROMIUM_ARGS, ...MEDIA_ARGS] : CHROMIUM_ARGS,
+    timeout: 30_000,
+  });
+}
+
+let bundle: Promise<string> | undefined;
+/** Build examples/switchboard-client.bundle.js once per test process. */
+export function ensureBundle(): Promise<string> {
+  bundle ??= buildClientBundle();
+  return bundle;
+}
+
+/** A test server that also serves the demo page (as `--demo` does). */
+export async function startDemoServer(
+  overrides: Partial<Config> = {},
+  opts: CreateOptions = {},
+): Promise<TestServer & { httpUrl: string }> {
+  await ensureBundle();
+  const dir = findExamplesDir();
+  if (!dir) throw new Error('examples/ not found');
+  const t = await startServer(overrides, { extraRoute: createDemoRoute(dir), ...opts });
+  return { ...t, httpUrl: `http://127.0.0.1:${t.port}` };
+}
+
+export interface DemoPage {
+  page: Page;
+  /** Page errors and console errors, for failure messages. */
+  errors: string[];
+}
+
+/** Open the demo in its own browser context (like a separate user) and join automatically. */
+export async function openDemo(
+  browser: Browser,
+  httpUrl: string,
+  params: Record<string, string>,
+): Promise<DemoPage> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.setDefaultTimeout(15_000);
+  const qs = new URLSearchParams({ autojoin: '1', ...params });
+  await page.goto(`${httpUrl}/demo/?${qs}`);
+  return { page, errors };
+}
+
+/** Wait until the page has `n` open data channels. */
+export async function waitForChannels(p: DemoPage, n: number, ms = 15_000): Promise<void> {
+  try {
+    await p.page.waitForFunction((want) => window.demo?.openChannels() === want, n, {
+      timeout: ms,
+      polling: 50,
+    });
+  } catch (err) {
+    const state = await p.page.evaluate(() => ({
+      me: window.demo?.client?.peerId,
+      state: window.demo?.client?.state,
+      channels: [...(window.demo?.channels ?? new Map()).entries()].map(
+        ([id, dc]) => `${id}:${dc.readyState}`,
+      ),
+      pcs: [...(window.demo?.mesh?.peers.values() ?? [])].map(
+        (p) =>
+          `${p.id} polite=${p.polite} ${p.pc.signalingState}/${p.pc.iceConnectionState}/${p.pc.connectionState}`,
+      ),
+    }));
+    throw new Error(
+      `expected ${n} open channels: ${JSON.stringify(state)} errors: ${p.errors.join(' | ')}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Type a message into the demo's chat box and send it over every open data channel. */
+export async function sendChat(p: DemoPage, text: string): Promise<void> {
+  await p.page.fill('#text', text);
+  await p.page.click('#send');
+}
+
+/** Wait until the page received `text` over a data channel; resolves to the sender's id. */
+export async function waitForChat(p: DemoPage, text: string, ms = 10_000): Promise<string> {
+  const handle = await p.page.waitForFunction(
+    (t) => window.demo?.received.find((r) => r.text === t)?.from,
+    text,
+    { timeout: ms, polling: 50 },
+  );
+  return (await handle.jsonValue()) as string;
+}
+
+export async function peerIdOf(p: DemoPage): Promise<string> {
+  const id = await p.page.evaluate(() => window.demo?.client?.peerId);
+  if (!id) throw new Error('page has no peer id');
+  return id;
+}
+
+/** The shape of window.demo (examples/demo.js), for typed page.evaluate callbacks. */
+declare global {
+  interface Window {
+    demo?: {
+      client?: { peerId?: string; state: string; peers: Set<string> };
+      channels: Map<string, RTCDataChannel>;
+      mesh?: { peers: Map<string, { id: string; polite: boolean; pc: RTCPeerConnection }> };
+      received: { from: string; text: string }[];
+      welcomes: number;
+      openChannels(): number;
+    };
+  }
+}
