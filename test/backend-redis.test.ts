@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
@@ -26,4 +28,42 @@ backendContract('redis', async (count) => {
     ),
     cleanup: async () => undefined,
   };
+});
+
+test('REDIS_URL with a password and a database number', async () => {
+  const secured = await RedisServer.start(['--requirepass', 's3cret']);
+  const backend = new RedisBackend(
+    { ...TEST_CONFIG, redisUrl: `redis://:s3cret@127.0.0.1:${secured.port}/3` },
+    pino({ level: 'silent' }),
+    createMetrics(new Registry(), false),
+  );
+  const admin = new Redis({ port: secured.port, host: '127.0.0.1', password: 's3cret', db: 3 });
+  try {
+    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
+    assert.deepEqual(await backend.join('pw-room', 'client:1', 10), {
+      ok: true,
+      members: ['client:1'],
+    });
+    assert.deepEqual(await admin.smembers('room:pw-room'), ['client:1']);
+    assert.equal(await backend.ping(), true);
+  } finally {
+    await backend.close();
+    admin.disconnect();
+    await secured.stop();
+  }
+});
+
+test('a wrong password fails the start instead of serving without Redis', async () => {
+  const secured = await RedisServer.start(['--requirepass', 's3cret']);
+  const backend = new RedisBackend(
+    { ...TEST_CONFIG, redisUrl: `redis://:wrong@127.0.0.1:${secured.port}` },
+    pino({ level: 'silent' }),
+    createMetrics(new Registry(), false),
+  );
+  try {
+    await assert.rejects(backend.start({ onEnvelope: () => undefined, localMembers: () => [] }));
+  } finally {
+    await backend.close();
+    await secured.stop();
+  }
 });

@@ -129,7 +129,7 @@ export class RedisBackend implements Backend {
     );
     if (reaped.length > 0) this.onReaped(roomId, reaped);
     if (ok !== 1) return { ok: false, reason: 'full' };
-    let owners = this.remote.get(roomId);
+    let owners = this.remote.get(roomId) ?? this.staged.get(roomId);
     if (!owners) this.staged.set(roomId, (owners = new Map()));
     const members: string[] = [];
     for (let i = 0; i < flat.length; i += 2) {
