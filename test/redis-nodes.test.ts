@@ -199,7 +199,7 @@ test('N messages cost N publishes and O(1) other Redis commands', async (t) => {
   const y = await member(b, r);
   await awaitLinked(x, y);
   const before = await commandStats();
-  const n = 500;
+  const n = 2000;
   for (let i = 0; i < n; i++) x.send({ type: 'candidate', candidate: `c${i}` });
   for (let i = 0; i < n; i++) await y.next(5000);
   const after = await commandStats();
@@ -209,8 +209,9 @@ test('N messages cost N publishes and O(1) other Redis commands', async (t) => {
     .reduce((sum, cmd) => sum + delta(cmd), 0);
   t.diagnostic(`${n} messages: ${delta('publish')} publishes, ${others} other commands`);
   assert.ok(delta('publish') >= n, `publishes: ${delta('publish')}`);
-  // Lease refreshes and limit syncs run on timers, a handful per second whatever the traffic.
-  assert.ok(others < 40, `other commands during ${n} messages: ${others}`);
+  // Lease refreshes and limit syncs run on timers, a handful per second whatever the traffic;
+  // a round trip per message would be at least n.
+  assert.ok(others < n / 20, `other commands during ${n} messages: ${others}`);
 });
 
 async function commandStats(): Promise<Map<string, number>> {
