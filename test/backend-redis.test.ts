@@ -6,9 +6,9 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
-import { backendContract } from './backend-contract.js';
+import { ContractNode, backendContract } from './backend-contract.js';
 import { RedisServer } from './helpers/redis.js';
-import { TEST_CONFIG } from './helpers/server.js';
+import { TEST_CONFIG, until } from './helpers/server.js';
 
 let redis: RedisServer;
 before(async () => {
@@ -65,5 +65,53 @@ test('a wrong password fails the start instead of serving without Redis', async 
   } finally {
     await backend.close();
     await secured.stop();
+  }
+});
+
+test('joins and leaves announced before a node subscribed are reconciled once it has', async () => {
+  const config = { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: 'reconcile:' };
+  const make = () =>
+    new ContractNode(
+      new RedisBackend(config, pino({ level: 'silent' }), createMetrics(new Registry(), false)),
+    );
+  const [a, b] = [make(), make()];
+  await a.backend.start(a.handler);
+  await b.backend.start(b.handler);
+  try {
+    const [x, y, z] = ['client:x', 'client:y', 'client:z'];
+    await b.join('room', y, 10);
+    // a's join script runs (y is in its result) but a has not subscribed yet...
+    assert.ok((await a.backend.join('room', x, 10)).ok);
+    // ...while z joins and y leaves on b: their announcements pass a by.
+    await b.join('room', z, 10);
+    b.backend.publish('room', {
+      senderId: z,
+      data: { type: 'control', action: 'peer-joined', payload: { peerId: z } },
+      originServerId: b.backend.serverId,
+      event: 'join',
+    });
+    await b.leave('room', y);
+    b.backend.publish('room', {
+      senderId: y,
+      data: { type: 'peer-disconnected' },
+      originServerId: b.backend.serverId,
+      event: 'leave',
+    });
+    // A command on b's connection after its publishes: once answered, they were processed.
+    assert.deepEqual((await b.backend.members('room')).sort(), [x, z]);
+    a.local.set('room', new Set([x]));
+    a.backend.subscribe('room');
+    await until(() => a.inbox.length >= 2, 5000, 'reconciled');
+    assert.deepEqual(
+      a.inbox.map(([, e]) => [e.event, e.senderId]),
+      [
+        ['join', z],
+        ['leave', y],
+      ],
+    );
+    assert.equal(a.backend.knowsPeer('room', z), true);
+    assert.equal(a.backend.knowsPeer('room', y), false);
+  } finally {
+    await Promise.all([a.backend.close(), b.backend.close()]);
   }
 });
