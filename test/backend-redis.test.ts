@@ -115,3 +115,36 @@ test('joins and leaves announced before a node subscribed are reconciled once it
     await Promise.all([a.backend.close(), b.backend.close()]);
   }
 });
+
+test('room keys carry ROOM_TTL_SECONDS and vanish with the last member', async () => {
+  const config = {
+    ...TEST_CONFIG,
+    redisUrl: redis.url,
+    redisKeyPrefix: 'ttl:',
+    roomTtlSeconds: 120,
+  };
+  const backend = new RedisBackend(
+    config,
+    pino({ level: 'silent' }),
+    createMetrics(new Registry(), false),
+  );
+  const admin = redis.client();
+  const keys = ['ttl:room:t', '{ttl:room:t}:lease', '{ttl:room:t}:owners'];
+  try {
+    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
+    await backend.join('t', 'client:1', 10);
+    await backend.join('t', 'client:2', 10);
+    for (const key of keys) {
+      const ttl = await admin.ttl(key);
+      assert.ok(ttl > 100 && ttl <= 120, `${key} ttl ${ttl}`);
+    }
+    assert.equal(await admin.hget('{ttl:room:t}:owners', 'client:1'), backend.serverId);
+    await backend.leave('t', 'client:1');
+    assert.deepEqual(await admin.smembers('ttl:room:t'), ['client:2']);
+    await backend.leave('t', 'client:2');
+    assert.equal(await admin.exists(...keys), 0);
+  } finally {
+    await backend.close();
+    admin.disconnect();
+  }
+});
