@@ -12,7 +12,7 @@ import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
 import { backendContract } from './backend-contract.js';
 import { RedisClusterNodes } from './helpers/redis.js';
-import { NodeProcess, awaitLinked } from './helpers/node-process.js';
+import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
 import { TEST_CONFIG, connect, type TestClient } from './helpers/server.js';
 
 let cluster: RedisClusterNodes;
@@ -104,3 +104,56 @@ async function ownerOf(masters: Redis[], key: string): Promise<number> {
   }
   throw new Error(`no master serves ${key}`);
 }
+
+test("a cluster master restarted empty: the room's shard is rebuilt and resubscribed", async () => {
+  const env = {
+    REDIS_CLUSTER_NODES: cluster.seeds.join(','),
+    NODE_LEASE_MS: '1500',
+    CB_OPEN_MS: '500',
+  };
+  const [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
+  const clients: TestClient[] = [];
+  let masters = cluster.servers.map((s) => s.client());
+  try {
+    const r = `m-${randomUUID().slice(0, 8)}`;
+    const member = async (node: NodeProcess) => {
+      const c = await connect(node.url, { roomId: r, v: 2 });
+      clients.push(c);
+      const welcome = (await c.next(5000)) as { payload: { peerId: string } };
+      return Object.assign(c, { id: welcome.payload.peerId });
+    };
+    const x = await member(a);
+    const y = await member(b);
+    await x.next(); // peer-joined y
+    await awaitLinked(x, y);
+    const owner = await ownerOf(masters, `room:${r}`);
+    await cluster.servers[owner]!.restart();
+    for (const m of masters) m.disconnect();
+    masters = cluster.servers.map((s) => s.client());
+    await eventually(
+      async () =>
+        (await masters[owner]!.smembers(`room:${r}`).catch(() => [])).sort().join() ===
+        [x.id, y.id].sort().join(),
+      'membership rebuilt on the restarted master',
+      20_000,
+    );
+    // Sharded subscriptions are back on the restarted master: traffic crosses both ways.
+    await eventually(
+      async () => {
+        const reply = (await masters[owner]!.call('PUBSUB', 'SHARDNUMSUB', `room:${r}`)) as [
+          string,
+          number,
+        ];
+        return reply[1] === 2;
+      },
+      'resubscribed',
+      20_000,
+    );
+    assert.deepEqual(await awaitLinked(x, y), []);
+    assert.deepEqual(await awaitLinked(y, x), []);
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a.kill(), b.kill()]);
+    for (const m of masters) m.disconnect();
+  }
+});

@@ -94,6 +94,35 @@ test('garbage on a room channel is ignored; the node keeps serving', async () =>
   assert.deepEqual(await x.next(), { type: 'offer', sdp: 'after junk', from: y.id });
 });
 
+test('publishes that fail are counted, never thrown; local delivery goes on; the circuit opens', async () => {
+  // A Redis user that may do everything but PUBLISH: joins work, every publish fails.
+  await admin.call('ACL', 'SETUSER', 'nopub', 'on', '>pw', '~*', '&*', '+@all', '-publish');
+  const url = new URL(redis.url);
+  url.username = 'nopub';
+  url.password = 'pw';
+  const c = await NodeProcess.start({ ...env, REDIS_URL: url.toString(), CB_OPEN_MS: '60000' });
+  try {
+    const r = room();
+    const x = await member(c, r);
+    const y = await member(c, r);
+    assert.deepEqual(await x.next(), joinedMsg(y.id));
+    for (let i = 0; i < 5; i++) {
+      x.send({ type: 'offer', sdp: `local ${i}` });
+      assert.deepEqual(await y.next(), { type: 'offer', sdp: `local ${i}`, from: x.id });
+    }
+    await eventually(async () => (await c.metric('signaling_circuit_breaker_open')) === 1, 'open');
+    assert.ok(((await c.metric('signaling_redis_publish_failures_total')) ?? 0) >= 3);
+    const refused = await connect(c.url, { roomId: r, v: 2 });
+    assert.deepEqual(await refused.closed, { code: 1013, reason: 'Service unavailable' });
+    assert.equal((await c.get('/readyz')).status, 503);
+    y.send({ type: 'answer', sdp: 'still local' });
+    assert.deepEqual(await x.next(), { type: 'answer', sdp: 'still local', from: y.id });
+    assert.equal(c.proc.exitCode, null);
+  } finally {
+    await c.kill();
+  }
+});
+
 test('Redis killed mid-session, then restarted empty: local forwarding, 1013, 503, recovery', async (t) => {
   const r = room();
   const x = await member(a, r);
