@@ -289,7 +289,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'jwtAlg',
     env: 'JWT_ALG',
     kind: { type: 'list' },
-    doc: 'accepted algorithm(s), comma-separated (default: HS256,HS384,HS512 with JWT_SECRET, else RS256,ES256,EdDSA)',
+    doc: 'accepted algorithm(s), comma-separated (default: HS256,HS384,HS512 with JWT_SECRET, RS256,ES256,EdDSA with JWKS_URL; both when both are set)',
   },
   { key: 'jwtIssuer', env: 'JWT_ISSUER', kind: str, doc: 'required `iss`' },
   { key: 'jwtAudience', env: 'JWT_AUDIENCE', kind: str, doc: 'required `aud`' },

@@ -93,6 +93,18 @@ test('REQUIRE_WSS on plain ws: refused; X-Forwarded-Proto counts only with TRUST
     await viaProxy.close();
     const httpHop = await connect(p.url, { roomId: 'r', headers: { 'x-forwarded-proto': 'http' } });
     assert.deepEqual(await admission(p, httpHop), { ...Close.wssRequired });
+    // Only the last entry is our proxy's: a client-supplied "https" in front does not count.
+    const appended = await connect(p.url, {
+      roomId: 'r',
+      headers: { 'x-forwarded-proto': 'https, http' },
+    });
+    assert.deepEqual(await admission(p, appended), { ...Close.wssRequired });
+    const chain = await connect(p.url, {
+      roomId: 'r',
+      headers: { 'x-forwarded-proto': 'http, https' },
+    });
+    assert.equal(await admission(p, chain), 'admitted');
+    await chain.close();
   } finally {
     await p.close();
   }
