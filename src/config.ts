@@ -518,8 +518,18 @@ function validate(c: Config): string[] {
       'ES512',
       'EdDSA',
     ];
-    for (const alg of c.jwtAlg)
+    for (const alg of c.jwtAlg) {
       if (!known.includes(alg)) throw new ConfigError('JWT_ALG', alg, `one of ${known.join(', ')}`);
+      // Each algorithm needs its key source: HS* the secret, the others the JWKS endpoint.
+      if (alg.startsWith('HS') ? c.jwtSecret === undefined : c.jwksUrl === undefined)
+        throw new ConfigError(
+          'JWT_ALG',
+          alg,
+          alg.startsWith('HS')
+            ? 'HS* only with JWT_SECRET'
+            : 'RS*/PS*/ES*/EdDSA only with JWKS_URL',
+        );
+    }
   }
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');

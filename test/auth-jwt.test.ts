@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
 import { Close } from '../src/close-codes.js';
+import { loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { admission } from './helpers/admission.js';
 import { connect, join, startServer, type TestServer } from './helpers/server.js';
 import { SECRET, sign, signHs, unsecuredToken } from './helpers/jwt.js';
@@ -187,6 +189,26 @@ describe('settings', () => {
     } finally {
       await s.close();
     }
+  });
+
+  test('JWT_ALG naming an algorithm without its key source stops the start', () => {
+    const secret = 'x'.repeat(32);
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWKS_URL: 'http://127.0.0.1/j', JWT_ALG: 'HS256' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'RS256,none' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'none' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.equal(
+      loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'HS512' }).config.jwtAlg[0],
+      'HS512',
+    );
   });
 
   test('JWT_ALG pins the algorithm', async () => {
