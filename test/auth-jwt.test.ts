@@ -211,6 +211,27 @@ describe('settings', () => {
     );
   });
 
+  test('with SUBPROTOCOL set, the required protocol is selected, never the token entry', async () => {
+    const s = await startServer({ enableAuth: true, jwtSecret: SECRET, subprotocol: 'sb.v1' });
+    try {
+      const token = await signHs({ rooms: ['r'] });
+      const c = await connect(s.url, {
+        roomId: 'r',
+        protocols: [`access_token.${token}`, 'sb.v1'],
+      });
+      assert.equal(c.ws.protocol, 'sb.v1');
+      assert.equal(await admission(s, c), 'admitted');
+      await c.close();
+      // The token alone does not satisfy SUBPROTOCOL.
+      const d = await connect(s.url, { roomId: 'r', protocols: [`access_token.${token}`] }).catch(
+        (e: Error) => e,
+      );
+      assert.ok(d instanceof Error, 'handshake without the required protocol fails');
+    } finally {
+      await s.close();
+    }
+  });
+
   test('JWT_ALG pins the algorithm', async () => {
     const s = await startServer({ enableAuth: true, jwtSecret: SECRET, jwtAlg: ['HS512'] });
     try {
