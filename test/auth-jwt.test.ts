@@ -8,6 +8,7 @@ import { exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
 import { Close } from '../src/close-codes.js';
 import { loadConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { roomGranted } from '../src/server/jwt-auth.js';
 import { admission } from './helpers/admission.js';
 import { connect, join, startServer, type TestServer } from './helpers/server.js';
 import { SECRET, sign, signHs, unsecuredToken } from './helpers/jwt.js';
@@ -157,6 +158,20 @@ describe('rooms claim', () => {
     assert.deepEqual(await outcome('game', token), { ...Close.forbidden });
     assert.deepEqual(await outcome('lobby2', token), { ...Close.forbidden });
     assert.deepEqual(await outcome('xgame-1', token), { ...Close.forbidden });
+  });
+
+  test('roomGranted: exact, prefix*, lone *, and nothing else', () => {
+    assert.equal(roomGranted(['*'], 'anything', false), true);
+    assert.equal(roomGranted(['a-*'], 'a-', false), true);
+    assert.equal(roomGranted(['a-*'], 'a', false), false);
+    assert.equal(roomGranted(['a*b'], 'axb', false), false, 'only a trailing * is a wildcard');
+    assert.equal(roomGranted([1, null, { room: 'r' }, 'r'], 'r', false), true);
+    assert.equal(roomGranted([1, null, { room: 'r' }], 'r', false), false);
+    assert.equal(roomGranted('r', 'r', false), false, 'a string is not a list');
+    assert.equal(roomGranted({ 0: 'r', length: 1 }, 'r', false), false);
+    assert.equal(roomGranted(undefined, 'r', false), false);
+    assert.equal(roomGranted(undefined, 'r', true), true);
+    assert.equal(roomGranted(null, 'r', true), false, 'null is a claim of the wrong type');
   });
 
   test('a token without the claim, or with a non-array claim, is Forbidden', async () => {
