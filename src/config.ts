@@ -289,7 +289,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'jwtAlg',
     env: 'JWT_ALG',
     kind: { type: 'list' },
-    doc: 'accepted algorithm(s), comma-separated (default: HS256,HS384,HS512 with JWT_SECRET, else RS256,ES256,EdDSA)',
+    doc: 'accepted algorithm(s), comma-separated (default: HS256,HS384,HS512 with JWT_SECRET, RS256,ES256,EdDSA with JWKS_URL; both when both are set)',
   },
   { key: 'jwtIssuer', env: 'JWT_ISSUER', kind: str, doc: 'required `iss`' },
   { key: 'jwtAudience', env: 'JWT_AUDIENCE', kind: str, doc: 'required `aud`' },
@@ -518,8 +518,18 @@ function validate(c: Config): string[] {
       'ES512',
       'EdDSA',
     ];
-    for (const alg of c.jwtAlg)
+    for (const alg of c.jwtAlg) {
       if (!known.includes(alg)) throw new ConfigError('JWT_ALG', alg, `one of ${known.join(', ')}`);
+      // Each algorithm needs its key source: HS* the secret, the others the JWKS endpoint.
+      if (alg.startsWith('HS') ? c.jwtSecret === undefined : c.jwksUrl === undefined)
+        throw new ConfigError(
+          'JWT_ALG',
+          alg,
+          alg.startsWith('HS')
+            ? 'HS* only with JWT_SECRET'
+            : 'RS*/PS*/ES*/EdDSA only with JWKS_URL',
+        );
+    }
   }
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { exportSPKI } from 'jose';
+import { SignJWT, exportSPKI } from 'jose';
 import { Close } from '../src/close-codes.js';
 import { admission } from './helpers/admission.js';
 import { JwksServer, makeKey, sign, type KeyPair } from './helpers/jwt.js';
@@ -70,6 +70,13 @@ describe('JWKS', () => {
     assert.deepEqual((await outcome(t, await signWith(stranger))).result, {
       ...Close.unauthorized,
     });
+    // A key embedded in the token's own header (jwk) is never trusted.
+    const attacker = await makeKey('RS256', 'attacker');
+    const embedded = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'attacker', jwk: attacker.jwk })
+      .setExpirationTime('10m')
+      .sign(attacker.privateKey);
+    assert.deepEqual((await outcome(t, embedded)).result, { ...Close.unauthorized });
     jwks.keys = [rs.jwk, es.jwk, ed.jwk];
   });
 

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
 import { Close } from '../src/close-codes.js';
+import { loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+import { roomGranted } from '../src/server/jwt-auth.js';
 import { admission } from './helpers/admission.js';
 import { connect, join, startServer, type TestServer } from './helpers/server.js';
 import { SECRET, sign, signHs, unsecuredToken } from './helpers/jwt.js';
@@ -157,6 +160,20 @@ describe('rooms claim', () => {
     assert.deepEqual(await outcome('xgame-1', token), { ...Close.forbidden });
   });
 
+  test('roomGranted: exact, prefix*, lone *, and nothing else', () => {
+    assert.equal(roomGranted(['*'], 'anything', false), true);
+    assert.equal(roomGranted(['a-*'], 'a-', false), true);
+    assert.equal(roomGranted(['a-*'], 'a', false), false);
+    assert.equal(roomGranted(['a*b'], 'axb', false), false, 'only a trailing * is a wildcard');
+    assert.equal(roomGranted([1, null, { room: 'r' }, 'r'], 'r', false), true);
+    assert.equal(roomGranted([1, null, { room: 'r' }], 'r', false), false);
+    assert.equal(roomGranted('r', 'r', false), false, 'a string is not a list');
+    assert.equal(roomGranted({ 0: 'r', length: 1 }, 'r', false), false);
+    assert.equal(roomGranted(undefined, 'r', false), false);
+    assert.equal(roomGranted(undefined, 'r', true), true);
+    assert.equal(roomGranted(null, 'r', true), false, 'null is a claim of the wrong type');
+  });
+
   test('a token without the claim, or with a non-array claim, is Forbidden', async () => {
     assert.deepEqual(await outcome('lobby', await good({})), { ...Close.forbidden });
     assert.deepEqual(await outcome('lobby', await good({ rooms: 'lobby' })), {
@@ -184,6 +201,47 @@ describe('settings', () => {
       assert.deepEqual(await outcome('any', await signHs({ rooms: ['other'] }), s), {
         ...Close.forbidden,
       });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('JWT_ALG naming an algorithm without its key source stops the start', () => {
+    const secret = 'x'.repeat(32);
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWKS_URL: 'http://127.0.0.1/j', JWT_ALG: 'HS256' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'RS256,none' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.throws(
+      () => loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'none' }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'JWT_ALG',
+    );
+    assert.equal(
+      loadConfig({ ENABLE_AUTH: 'true', JWT_SECRET: secret, JWT_ALG: 'HS512' }).config.jwtAlg[0],
+      'HS512',
+    );
+  });
+
+  test('with SUBPROTOCOL set, the required protocol is selected, never the token entry', async () => {
+    const s = await startServer({ enableAuth: true, jwtSecret: SECRET, subprotocol: 'sb.v1' });
+    try {
+      const token = await signHs({ rooms: ['r'] });
+      const c = await connect(s.url, {
+        roomId: 'r',
+        protocols: [`access_token.${token}`, 'sb.v1'],
+      });
+      assert.equal(c.ws.protocol, 'sb.v1');
+      assert.equal(await admission(s, c), 'admitted');
+      await c.close();
+      // The token alone does not satisfy SUBPROTOCOL.
+      const d = await connect(s.url, { roomId: 'r', protocols: [`access_token.${token}`] }).catch(
+        (e: Error) => e,
+      );
+      assert.ok(d instanceof Error, 'handshake without the required protocol fails');
     } finally {
       await s.close();
     }

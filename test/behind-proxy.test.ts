@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { Close } from '../src/close-codes.js';
 import { SECRET, signHs } from './helpers/jwt.js';
@@ -128,4 +129,18 @@ test('plain ws through the proxy (X-Forwarded-Proto http) is refused "WSS requir
     headers: { authorization: `Bearer ${await token()}`, 'x-forwarded-proto': 'https' },
   });
   assert.deepEqual(await welcomed(c), { ...Close.wssRequired });
+});
+
+test('the proxy hides /metrics; /healthz still answers through it', async () => {
+  const get = (p: string) =>
+    new Promise<number>((resolve, reject) =>
+      https
+        .get(`https://127.0.0.1:${nginx.httpsPort}${p}`, { ca: cert.cert }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject),
+    );
+  assert.equal(await get('/metrics'), 404);
+  assert.equal(await get('/healthz'), 200);
 });

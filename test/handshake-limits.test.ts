@@ -146,3 +146,21 @@ test('without TRUST_PROXY a forged X-Forwarded-For does not dodge the per-IP lim
     await t.close();
   }
 });
+
+test('with TRUST_PROXY the last X-Forwarded-For entry is the client IP; a non-IP is ignored', async () => {
+  const t = await startServer({ trustProxy: true });
+  try {
+    for (const xff of ['198.51.100.7, 203.0.113.9', 'not-an-ip', '::ffff:192.0.2.4']) {
+      const c = await connect(t.url, { roomId: 'tp', headers: { 'x-forwarded-for': xff } });
+      assert.equal(await admission(t, c), 'admitted');
+      await c.close();
+    }
+    const ips = t.logs.lines
+      .map((l) => JSON.parse(l) as { msg: string; ip?: string })
+      .filter((l) => l.msg === 'peer joined')
+      .map((l) => l.ip);
+    assert.deepEqual(ips, ['203.0.113.9', '127.0.0.1', '192.0.2.4']);
+  } finally {
+    await t.close();
+  }
+});

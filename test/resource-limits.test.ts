@@ -115,6 +115,25 @@ test('MAX_ROOMS holds when admissions interleave (a join that takes a round trip
     assert.equal(t.server.hub.rooms.size, 1);
     assert.equal(await refusals(t, 'max-rooms'), 19);
     for (const c of racers) if (c.ws.readyState === c.ws.OPEN) await c.close();
+    await until(() => t.server.hub.rooms.size === 0, 2000, 'rooms emptied');
+  } finally {
+    await t.close();
+  }
+});
+
+test('joins in flight to an existing room do not use up a MAX_ROOMS slot', async () => {
+  const t = await startServer({ maxRooms: 2 }, { backend: new SlowJoinBackend() });
+  try {
+    const first = await tryJoin(t, 'existing');
+    assert.equal(first.result, 'admitted');
+    // Five more joins to the existing room are in flight while a second room is created.
+    const same = await Promise.all(
+      Array.from({ length: 5 }, () => connect(t.url, { roomId: 'existing' })),
+    );
+    const fresh = await connect(t.url, { roomId: 'second' });
+    const results = await Promise.all([...same, fresh].map((c) => admission(t, c)));
+    assert.deepEqual(results, Array(6).fill('admitted'));
+    for (const c of [first.c, ...same, fresh]) await c.close();
   } finally {
     await t.close();
   }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, test } from 'node:test';
@@ -93,6 +94,18 @@ test('REQUIRE_WSS on plain ws: refused; X-Forwarded-Proto counts only with TRUST
     await viaProxy.close();
     const httpHop = await connect(p.url, { roomId: 'r', headers: { 'x-forwarded-proto': 'http' } });
     assert.deepEqual(await admission(p, httpHop), { ...Close.wssRequired });
+    // Only the last entry is our proxy's: a client-supplied "https" in front does not count.
+    const appended = await connect(p.url, {
+      roomId: 'r',
+      headers: { 'x-forwarded-proto': 'https, http' },
+    });
+    assert.deepEqual(await admission(p, appended), { ...Close.wssRequired });
+    const chain = await connect(p.url, {
+      roomId: 'r',
+      headers: { 'x-forwarded-proto': 'http, https' },
+    });
+    assert.equal(await admission(p, chain), 'admitted');
+    await chain.close();
   } finally {
     await p.close();
   }
@@ -156,5 +169,33 @@ test('SIGHUP to the CLI reloads the certificate without dropping connections', a
     assert.equal(await exited, 0);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('native TLS: open connections free their handshake slot; a stalled TLS handshake is dropped', async () => {
+  install(certA);
+  const t = await startServer({
+    tlsCertFile: live.certFile,
+    tlsKeyFile: live.keyFile,
+    maxPendingUpgrades: 2,
+    handshakeTimeoutMs: 400,
+  });
+  try {
+    const clients = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await connect(t.url, { roomId: 'slots', ca: certA.cert });
+      assert.equal(await admission(t, c), 'admitted', `connection ${i} past a cap of 2`);
+      clients.push(c);
+    }
+    // A TCP connection that never starts the TLS handshake.
+    const stalled = net.connect(t.port, '127.0.0.1');
+    stalled.resume();
+    const started = Date.now();
+    await new Promise((resolve) => stalled.once('close', resolve));
+    const ms = Date.now() - started;
+    assert.ok(ms >= 300 && ms < 2000, `stalled TLS handshake dropped after ${ms} ms`);
+    for (const c of clients) await c.close();
+  } finally {
+    await t.close();
   }
 });

@@ -355,18 +355,24 @@ export class SwitchboardServer implements PeerHost {
     }
     if (peer.state !== 'pending') return; // closed while authenticating
     const roomId = peer.roomId;
-    const reserved = this.roomsReserved.get(roomId);
-    if (!this.hub.get(roomId) && reserved === undefined) {
-      if (this.hub.rooms.size + this.roomsReserved.size >= this.config.maxRooms)
+    const newRoom = !this.hub.get(roomId);
+    if (newRoom) {
+      const reserved = this.roomsReserved.get(roomId);
+      if (
+        reserved === undefined &&
+        this.hub.rooms.size + this.roomsReserved.size >= this.config.maxRooms
+      )
         return this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+      this.roomsReserved.set(roomId, (reserved ?? 0) + 1);
     }
-    this.roomsReserved.set(roomId, (reserved ?? 0) + 1);
     try {
       await this.join(peer);
     } finally {
-      const n = this.roomsReserved.get(roomId)! - 1;
-      if (n === 0) this.roomsReserved.delete(roomId);
-      else this.roomsReserved.set(roomId, n);
+      if (newRoom) {
+        const n = this.roomsReserved.get(roomId)! - 1;
+        if (n === 0) this.roomsReserved.delete(roomId);
+        else this.roomsReserved.set(roomId, n);
+      }
     }
   }
 

@@ -51,6 +51,8 @@ http {
     listen 127.0.0.1:${http};
     ssl_certificate ${cert.certFile};
     ssl_certificate_key ${cert.keyFile};
+    # Metrics are for the operator (HEALTH_PORT), not the internet.
+    location = /metrics { return 404; }
     location / {
       proxy_pass http://switchboard;
       proxy_http_version 1.1;
