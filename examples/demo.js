@@ -20,6 +20,8 @@
     channels: new Map(),
     /** { from, text } received over data channels */
     received: [],
+    /** signaling events, for diagnosing a failed test */
+    trace: [],
     /** how many times the signaling connection was (re)admitted */
     welcomes: 0,
     openChannels: () => [...demo.channels.values()].filter((c) => c.readyState === 'open').length,
@@ -86,6 +88,12 @@
           demo.received.push({ from: peer.id, text: String(e.data) });
           log(`${peer.id}: ${e.data}`);
         };
+        peer.pc.addEventListener('icecandidate', (e) =>
+          demo.trace.push(`local candidate for ${peer.id}: ${e.candidate?.candidate || 'end'}`),
+        );
+        peer.pc.addEventListener('signalingstatechange', () =>
+          demo.trace.push(`${peer.id} signaling ${peer.pc.signalingState}`),
+        );
         if (media) for (const track of media.getTracks()) peer.pc.addTrack(track, media);
         peer.pc.ontrack = (e) => {
           let video = document.getElementById(`video-${peer.id}`);
@@ -100,6 +108,9 @@
         renderPeers();
       },
     });
+    demo.mesh.on('error', (id, err) => console.error(`negotiation with ${id} failed:`, err));
+    demo.mesh.on('glare', (id, how) => demo.trace.push(`glare ${id} ${how}`));
+    client.on('message', (m) => demo.trace.push(`recv ${m.type} from ${m.from}`));
     demo.mesh.on('peer-closed', (id) => {
       demo.channels.delete(id);
       document.getElementById(`video-${id}`)?.remove();
