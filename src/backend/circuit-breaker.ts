@@ -27,8 +27,8 @@ export class CircuitBreaker {
   private failures = 0;
   private openedAt = 0;
   private opened = false;
-  /** A half-open trial is in flight: other operations wait for its verdict (fail fast). */
-  private trial = false;
+  /** A half-open trial is in flight since then: others wait for its verdict (fail fast). */
+  private trialSince: number | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
 
@@ -52,14 +52,18 @@ export class CircuitBreaker {
   tryAcquire(): boolean {
     const state = this.state;
     if (state === 'closed') return true;
-    if (state === 'open' || this.trial) return false;
-    this.trial = true;
+    if (state === 'open') return false;
+    // A trial whose outcome never came back (every command has a timeout, so only a bug could
+    // do that) expires after one open period rather than wedging the circuit.
+    const now = this.now();
+    if (this.trialSince !== undefined && now - this.trialSince < this.opts.openMs) return false;
+    this.trialSince = now;
     return true;
   }
 
   success(): void {
     this.failures = 0;
-    this.trial = false;
+    this.trialSince = undefined;
     if (this.opened) {
       this.opened = false;
       clearTimeout(this.timer);
@@ -68,7 +72,7 @@ export class CircuitBreaker {
   }
 
   failure(): void {
-    this.trial = false;
+    this.trialSince = undefined;
     if (this.opened) {
       // A failed trial (or a late failure of an operation started before opening) reopens.
       if (this.state !== 'open') this.open();

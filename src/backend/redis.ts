@@ -21,6 +21,7 @@ import type { Backend, BackendHandler, Envelope, JoinResult } from './backend.js
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { createRedisConnection, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { RemoteMembers } from './remote-members.js';
 
 /** Rate-limit counters outlive their 10 s window by the next one (it weighs the previous). */
 const COUNTER_EXPIRY_MS = 30_000;
@@ -39,15 +40,8 @@ export class RedisBackend implements Backend {
   private handler: BackendHandler | undefined;
   /** channel → room, for the rooms this node subscribes (broadcast and direct channel). */
   private readonly channels = new Map<string, string>();
-  /**
-   * Members on other nodes (client id → server id) of the rooms this node subscribes: learned
-   * from join results and join/leave envelopes, so a directed message needs no lookup.
-   */
-  private readonly remote = new Map<string, Map<string, string>>();
-  /** Ids an envelope told about since the room's SUBSCRIBE: newer than reconcile's snapshot. */
-  private readonly touched = new Map<string, Set<string>>();
-  /** Remote owners from join() of a room the hub has not subscribed yet (it does right after). */
-  private readonly staged = new Map<string, Map<string, string>>();
+  /** Members of this node's rooms on other nodes, known without a lookup. */
+  private readonly remote: RemoteMembers;
   /** When the command connection last became ready; reaping waits one lease after it. */
   private connectedSince: number | undefined;
   private everConnected = false;
@@ -63,6 +57,7 @@ export class RedisBackend implements Backend {
   ) {
     this.now = opts.now ?? Date.now;
     this.keys = new RedisKeys(config.redisKeyPrefix);
+    this.remote = new RemoteMembers(this.serverId);
     this.conn = createRedisConnection(config, this.serverId);
     this.breaker = new CircuitBreaker({
       threshold: config.cbErrorThreshold,
@@ -129,20 +124,11 @@ export class RedisBackend implements Backend {
     );
     if (reaped.length > 0) this.onReaped(roomId, reaped);
     if (ok !== 1) return { ok: false, reason: 'full' };
-    let owners = this.remote.get(roomId);
-    if (!owners) this.staged.set(roomId, (owners = new Map()));
-    const members: string[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      const id = flat[i]!;
-      const owner = flat[i + 1]!;
-      members.push(id);
-      if (owner !== this.serverId && owner !== '') owners.set(id, owner);
-    }
-    return { ok: true, members };
+    return { ok: true, members: this.remote.joined(roomId, flat) };
   }
 
   async leave(roomId: string, clientId: string): Promise<void> {
-    if (!this.remote.has(roomId)) this.staged.delete(roomId);
+    this.remote.left(roomId);
     await this.op('leave', () =>
       this.conn.scripts.sbLeave(
         ...this.keys.roomKeys(roomId),
@@ -157,7 +143,7 @@ export class RedisBackend implements Backend {
   }
 
   knowsPeer(roomId: string, peerId: string): boolean {
-    return this.remote.get(roomId)?.has(peerId) ?? false;
+    return this.remote.knows(roomId, peerId);
   }
 
   // ---- pub/sub ---------------------------------------------------------------------------
@@ -166,9 +152,7 @@ export class RedisBackend implements Backend {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
     if (this.channels.has(channels[0]!)) return;
     for (const c of channels) this.channels.set(c, roomId);
-    this.remote.set(roomId, this.staged.get(roomId) ?? new Map());
-    this.staged.delete(roomId);
-    this.touched.set(roomId, new Set());
+    this.remote.subscribed(roomId);
     this.conn.subscribe(channels).then(
       () => this.reconcile(roomId),
       (err: unknown) => this.logger.warn({ err: errorMessage(err), roomId }, 'subscribe failed'),
@@ -179,8 +163,7 @@ export class RedisBackend implements Backend {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
     if (!this.channels.has(channels[0]!)) return;
     for (const c of channels) this.channels.delete(c);
-    this.remote.delete(roomId);
-    this.touched.delete(roomId);
+    this.remote.unsubscribed(roomId);
     this.conn
       .unsubscribe(channels)
       .catch((err: unknown) =>
@@ -200,7 +183,7 @@ export class RedisBackend implements Backend {
     }
     let channel: string | undefined;
     if (envelope.to !== undefined) {
-      const owner = this.remote.get(roomId)?.get(envelope.to);
+      const owner = this.remote.ownerOf(roomId, envelope.to);
       if (owner !== undefined) channel = this.keys.direct(roomId, owner);
     }
     this.conn
@@ -226,7 +209,7 @@ export class RedisBackend implements Backend {
       return;
     }
     if (!isEnvelope(envelope) || envelope.originServerId === this.serverId) return;
-    if (!this.track(roomId, envelope)) return;
+    if (!this.remote.track(roomId, envelope)) return;
     this.deliver(roomId, envelope);
   };
 
@@ -238,54 +221,19 @@ export class RedisBackend implements Backend {
     }
   }
 
-  /** Keep the remote member map current; false for a join already known (a duplicate). */
-  private track(roomId: string, envelope: Envelope): boolean {
-    const owners = this.remote.get(roomId);
-    if (!owners) return true;
-    const { senderId, originServerId } = envelope;
-    this.touched.get(roomId)?.add(senderId);
-    switch (envelope.event) {
-      case 'leave':
-        owners.delete(senderId);
-        return true;
-      case 'join':
-        if (owners.get(senderId) === originServerId) return false;
-        owners.set(senderId, originServerId);
-        return true;
-      default:
-        if (!owners.has(senderId)) owners.set(senderId, originServerId);
-        return true;
-    }
-  }
-
-  /**
-   * Once the room's subscription is active, compare with Redis: a member that joined (or left)
-   * on another node between this node's join script and its SUBSCRIBE was announced while this
-   * node was not listening. Its local peers get the peer-joined / peer-disconnected they missed.
-   */
+  /** Once the room's SUBSCRIBE is active: tell local peers the joins and leaves they missed. */
   private async reconcile(roomId: string): Promise<void> {
-    let all: Record<string, string>;
+    let snapshot: Record<string, string> | undefined;
     try {
-      all = await this.op('reconcile', () => this.conn.commands.hgetall(this.keys.owners(roomId)));
+      snapshot = await this.op('reconcile', () =>
+        this.conn.commands.hgetall(this.keys.owners(roomId)),
+      );
     } catch {
-      this.touched.delete(roomId);
-      return; // later envelopes keep the map usable
+      // later envelopes keep the map usable
     }
-    const owners = this.remote.get(roomId);
-    const touched = this.touched.get(roomId);
-    if (!owners || !touched) return;
-    this.touched.delete(roomId);
-    // An id an envelope told about since SUBSCRIBE may be newer than this snapshot: skip it.
-    for (const [id, owner] of Object.entries(all)) {
-      if (owner === this.serverId || owners.has(id) || touched.has(id)) continue;
-      owners.set(id, owner);
-      this.deliver(roomId, joinEnvelope(id, owner));
-    }
-    for (const id of owners.keys()) {
-      if (id in all || touched.has(id)) continue;
-      owners.delete(id);
-      this.deliver(roomId, leaveEnvelope(id, this.serverId));
-    }
+    const { joined, left } = this.remote.reconcile(roomId, snapshot);
+    for (const [id, owner] of joined) this.deliver(roomId, joinEnvelope(id, owner));
+    for (const id of left) this.deliver(roomId, leaveEnvelope(id, this.serverId));
   }
 
   // ---- liveness --------------------------------------------------------------------------
@@ -348,7 +296,7 @@ export class RedisBackend implements Backend {
       // connected, the next lease refresh re-registers it; nobody is told it left.
       if (flat[i + 1] === this.serverId) continue;
       this.metrics.reapedMembers.inc();
-      this.remote.get(roomId)?.delete(id);
+      this.remote.forget(roomId, id);
       const envelope = leaveEnvelope(id, this.serverId);
       this.deliver(roomId, envelope);
       this.publish(roomId, envelope);

@@ -43,12 +43,13 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-async function waitForPing(port: number, ms = 10_000): Promise<void> {
+async function waitForPing(port: number, password: string | undefined, ms = 10_000) {
   const deadline = Date.now() + ms;
   for (;;) {
     const client = new Redis({
       port,
       host: '127.0.0.1',
+      password,
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
@@ -116,7 +117,8 @@ export class RedisServer {
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     this.proc = proc;
-    await waitForPing(this.port);
+    const pw = this.extraArgs.indexOf('--requirepass');
+    await waitForPing(this.port, pw === -1 ? undefined : this.extraArgs[pw + 1]);
   }
 
   /** SIGKILL: the data is gone (no persistence), clients see the connection drop. */

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Envelope } from '../src/backend/backend.js';
+import { RemoteMembers } from '../src/backend/remote-members.js';
+
+const ME = 'server:me';
+const env = (senderId: string, origin: string, event?: 'join' | 'leave'): Envelope => ({
+  senderId,
+  data: event === 'leave' ? { type: 'peer-disconnected' } : { type: 'control', action: 'x' },
+  originServerId: origin,
+  ...(event ? { event } : {}),
+});
+
+test('join results are kept for the subscription that follows; own members are not remote', () => {
+  const m = new RemoteMembers(ME);
+  assert.deepEqual(m.joined('r', ['a', 'server:1', 'me', ME]), ['a', 'me']);
+  assert.equal(m.knows('r', 'a'), false, 'not subscribed yet');
+  m.subscribed('r');
+  assert.equal(m.ownerOf('r', 'a'), 'server:1');
+  assert.equal(m.knows('r', 'me'), false);
+  m.unsubscribed('r');
+  assert.equal(m.knows('r', 'a'), false);
+});
+
+test('an admission undone before subscribing drops the staged owners', () => {
+  const m = new RemoteMembers(ME);
+  m.joined('r', ['a', 'server:1']);
+  m.left('r');
+  m.subscribed('r');
+  assert.equal(m.knows('r', 'a'), false);
+});
+
+test('envelopes teach and unteach members; a known join is a duplicate', () => {
+  const m = new RemoteMembers(ME);
+  m.subscribed('r');
+  assert.equal(m.track('r', env('a', 'server:1', 'join')), true);
+  assert.equal(m.track('r', env('a', 'server:1', 'join')), false, 'duplicate');
+  assert.equal(m.track('r', env('b', 'server:2')), true);
+  assert.equal(m.ownerOf('r', 'b'), 'server:2');
+  assert.equal(m.track('r', env('a', 'server:3', 'leave')), true);
+  assert.equal(m.knows('r', 'a'), false);
+});
+
+test('reconcile reports what was missed, leaves alone what envelopes told since, runs once', () => {
+  const m = new RemoteMembers(ME);
+  m.joined('r', ['gone', 'server:1', 'stays', 'server:1', 'mine', ME]);
+  m.subscribed('r');
+  m.track('r', env('fresh', 'server:2', 'join')); // newer than the snapshot below
+  const snapshot = { stays: 'server:1', missed: 'server:2', mine: ME };
+  assert.deepEqual(m.reconcile('r', snapshot), {
+    joined: [['missed', 'server:2']],
+    left: ['gone'],
+  });
+  assert.equal(m.knows('r', 'fresh'), true);
+  assert.equal(m.knows('r', 'missed'), true);
+  assert.deepEqual(m.reconcile('r', {}), { joined: [], left: [] });
+  assert.equal(m.knows('r', 'stays'), true);
+});
