@@ -3,6 +3,7 @@
  * events, reconnect after a server restart, no reconnect on policy refusals, queue order.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocket } from 'ws';
 import {
@@ -225,6 +226,10 @@ test('reconnects after a server restart on the same port and gets a new welcome'
   const b = client({ url: s1.url, roomId: 'sdk-restart' });
   const [wa] = await next(a, 'welcome');
   await b.ready;
+  await until(() => a.peers.size === 1, 3000, 'a sees b');
+  const oldB = b.peerId;
+  const left: (string | undefined)[] = [];
+  a.on('peer-left', (id) => left.push(id));
 
   const closes: CloseInfo[] = [];
   a.on('close', (info) => closes.push(info));
@@ -258,6 +263,8 @@ test('reconnects after a server restart on the same port and gets a new welcome'
   await until(() => a.peers.size === 1 && b.peers.size === 1, 3000, 'peers');
   assert.deepEqual([...a.peers], [b.peerId]);
   assert.deepEqual([...b.peers], [a.peerId]);
+  // the old session's peer is reported gone (once), so helpers drop its connection
+  assert.deepEqual(left, [oldB]);
 });
 
 test('messages sent while reconnecting are queued (bounded) and flushed in order', async () => {
@@ -283,4 +290,43 @@ test('messages sent while reconnecting are queued (bounded) and flushed in order
   a.send({ type: 'control', action: 'm7' });
   assert.deepEqual(await receiver.next(), { type: 'control', action: 'm7' });
   await receiver.close();
+});
+
+test('a handshake that never completes times out and is retried; close() stops retrying', async () => {
+  // A TCP server that accepts and never answers the upgrade request.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as net.AddressInfo).port;
+  try {
+    const c = client({
+      url: `ws://127.0.0.1:${port}`,
+      roomId: 'sdk-timeout',
+      connectTimeoutMs: 100,
+    });
+    const [first] = await next(c, 'close');
+    assert.equal(first.code, 1006);
+    assert.equal(first.reason, 'Connect timeout');
+    assert.equal(first.willRetry, true);
+    await until(() => sockets.size >= 2, 3000, 'a second attempt');
+    const closed = next(c, 'close');
+    c.close();
+    assert.deepEqual((await closed)[0], {
+      code: 1000,
+      reason: '',
+      retryable: false,
+      willRetry: false,
+    });
+    assert.equal(c.state, 'closed');
+    const attempts = sockets.size;
+    // no attempt after close(): wait well past the longest backoff (200 ms) plus the timeout
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(sockets.size, attempts);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  }
 });
