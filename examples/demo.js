@@ -28,6 +28,12 @@
   };
   window.demo = demo;
 
+  /** Keep the last 300 signaling events (bounded, the page may stay open for hours). */
+  function trace(line) {
+    demo.trace.push(line);
+    if (demo.trace.length > 300) demo.trace.splice(0, demo.trace.length - 300);
+  }
+
   function log(text, cls) {
     const li = document.createElement('li');
     li.textContent = text;
@@ -89,10 +95,10 @@
           log(`${peer.id}: ${e.data}`);
         };
         peer.pc.addEventListener('icecandidate', (e) =>
-          demo.trace.push(`local candidate for ${peer.id}: ${e.candidate?.candidate || 'end'}`),
+          trace(`local candidate for ${peer.id}: ${e.candidate?.candidate || 'end'}`),
         );
         peer.pc.addEventListener('signalingstatechange', () =>
-          demo.trace.push(`${peer.id} signaling ${peer.pc.signalingState}`),
+          trace(`${peer.id} signaling ${peer.pc.signalingState}`),
         );
         if (media) for (const track of media.getTracks()) peer.pc.addTrack(track, media);
         peer.pc.ontrack = (e) => {
@@ -109,8 +115,8 @@
       },
     });
     demo.mesh.on('error', (id, err) => console.error(`negotiation with ${id} failed:`, err));
-    demo.mesh.on('glare', (id, how) => demo.trace.push(`glare ${id} ${how}`));
-    client.on('message', (m) => demo.trace.push(`recv ${m.type} from ${m.from}`));
+    demo.mesh.on('glare', (id, how) => trace(`glare ${id} ${how}`));
+    client.on('message', (m) => trace(`recv ${m.type} from ${m.from}`));
     demo.mesh.on('peer-closed', (id) => {
       demo.channels.delete(id);
       document.getElementById(`video-${id}`)?.remove();
