@@ -202,7 +202,10 @@ export class PeerMesh extends Emitter<MeshEvents> {
   private onSignal(m: ReceivedMessage): void {
     if (m.from === undefined) return;
     if (m.type !== 'offer' && m.type !== 'answer' && m.type !== 'candidate') return;
-    const n = this.ensure(m.from, 'answer');
+    // Only an offer starts a connection: a stray answer or candidate from a peer this side has
+    // no connection with (one that just left, say) must not create one.
+    const n = m.type === 'offer' ? this.ensure(m.from, 'answer') : this.entries.get(m.from);
+    if (!n) return;
     n.chain = n.chain
       .then(() => this.apply(n, m))
       .catch((err: unknown) => {
