@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type * as Sdk from '../client/index.js';
+import { Close } from '../src/close-codes.js';
+import type { Authenticator } from '../src/server/auth.js';
 import {
   launchChromium,
+  newSdkContext,
   openDemo,
   peerIdOf,
   sendChat,
@@ -93,10 +96,7 @@ test(
   'glare: simultaneous offers resolve the polite/impolite way',
   { timeout: 45_000 },
   async () => {
-    const context = await browser.newContext();
-    // tsx compiles this file with esbuild's keepNames, which wraps named functions in a
-    // `__name(fn, "name")` helper; the callback below runs in the page, where it must exist.
-    await context.addInitScript('globalThis.__name = (fn) => fn;');
+    const context = await newSdkContext(browser);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
@@ -179,3 +179,53 @@ test('camera: a fake-device video track reaches the other page', { timeout: 45_0
     await media.close();
   }
 });
+
+test(
+  'Chromium accepts the token as an access_token.* subprotocol entry',
+  { timeout: 30_000 },
+  async () => {
+    const seen: string[] = [];
+    const auth: Authenticator = {
+      async authenticate(req) {
+        const header = req.headers['sec-websocket-protocol'] ?? '';
+        seen.push(header);
+        return header.split(',').some((p) => p.trim() === 'access_token.e2e.jwt.sig')
+          ? { ok: true, expiresAt: undefined }
+          : { ok: false, close: Close.unauthorized };
+      },
+      async verifyToken() {
+        return { ok: false, close: Close.unauthorized };
+      },
+    };
+    const authed = await startDemoServer({}, { auth });
+    const context = await newSdkContext(browser);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${authed.httpUrl}/demo/`);
+      const result = await page.evaluate(async (url) => {
+        const { connect } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
+        const run = (token: string) =>
+          new Promise((resolve) => {
+            const c = connect({ url, roomId: 'e2e-token', token, tokenTransport: 'subprotocol' });
+            c.on('welcome', (w) => {
+              resolve(`welcome ${w.roomId}`);
+              c.close();
+            });
+            c.on('close', (info) => resolve(`close ${info.code} ${info.reason} ${info.willRetry}`));
+          });
+        return [await run('e2e.jwt.sig'), await run('wrong')];
+      }, authed.url);
+      assert.deepEqual(result, ['welcome e2e-token', 'close 1008 Unauthorized false']);
+      assert.deepEqual(
+        seen.map((h) => h.split(',').map((p) => p.trim())),
+        [
+          ['switchboard', 'access_token.e2e.jwt.sig'],
+          ['switchboard', 'access_token.wrong'],
+        ],
+      );
+    } finally {
+      await context.close();
+      await authed.close();
+    }
+  },
+);

@@ -2,7 +2,7 @@
  * Browser test helpers: real headless Chromium (Debian's /usr/bin/chromium via playwright-core)
  * and servers that serve the demo page at /demo/.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { Config } from '../../src/config.js';
 import type { CreateOptions } from '../../src/index.js';
 import { createDemoRoute, findExamplesDir } from '../../src/server/demo-route.js';
@@ -54,6 +54,17 @@ export interface DemoPage {
   page: Page;
   /** Page errors and console errors, for failure messages. */
   errors: string[];
+}
+
+/**
+ * A context for tests that run SDK code in the page via page.evaluate(callback). tsx compiles
+ * test files with esbuild's keepNames, which wraps named functions in a `__name(fn, "name")`
+ * helper; the callback runs in the page, where that helper must exist.
+ */
+export async function newSdkContext(browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.addInitScript('globalThis.__name = (fn) => fn;');
+  return context;
 }
 
 /** Pages open now (all are described when a wait fails). */
