@@ -31,6 +31,12 @@ async function main(): Promise<void> {
     : pino.destination({ dest: 1, sync: false, maxLength: 4 * 1024 * 1024 });
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }, destination);
   for (const w of warnings) logger.warn(w);
+  /** Let buffered log lines reach stdout, but never wait long on a pipe nobody reads. */
+  const exitAfterFlush = (code: number): void => {
+    if (!destination) return process.exit(code);
+    setTimeout(() => process.exit(code), 1000).unref();
+    destination.flush(() => process.exit(code));
+  };
 
   let extraRoute;
   if (config.demo) {
@@ -48,8 +54,7 @@ async function main(): Promise<void> {
     server = await startSwitchboard(config, { logger, extraRoute });
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
-    destination?.flushSync();
-    process.exit(1);
+    return exitAfterFlush(1);
   }
   logger.info(
     {
@@ -71,16 +76,27 @@ async function main(): Promise<void> {
     server.close().then(
       () => {
         logger.info('stopped');
-        destination?.flushSync();
-        process.exit(0);
+        exitAfterFlush(0);
       },
       (err: unknown) => {
         logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
-        destination?.flushSync();
-        process.exit(1);
+        exitAfterFlush(1);
       },
     );
   };
+  // SIGHUP reloads the TLS certificate and key without dropping connections. Handled even
+  // without TLS: its default action would terminate the process.
+  process.on('SIGHUP', () => {
+    try {
+      if (server.reloadTls()) logger.info('TLS certificate reloaded');
+      else logger.info('SIGHUP ignored: native TLS is not configured');
+    } catch (err) {
+      logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'TLS reload failed; keeping the current certificate',
+      );
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

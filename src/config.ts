@@ -539,3 +539,20 @@ export function helpText(): string {
   }
   return lines.join('\n');
 }
+
+/** The README's configuration table, generated from SETTINGS (test/config.test.ts keeps them equal). */
+export function configTableMarkdown(): string {
+  const rows = ['| env var | CLI flag | default | meaning |', '|---|---|---|---|'];
+  for (const s of SETTINGS) {
+    const def = (DEFAULTS as unknown as Record<string, unknown>)[s.key];
+    const shown =
+      def === undefined || (Array.isArray(def) && def.length === 0)
+        ? 'unset'
+        : def === ''
+          ? 'empty'
+          : `\`${String(def)}\``;
+    const names = [s.env, ...(s.aliases ?? [])].join(' (or ') + (s.aliases?.length ? ')' : '');
+    rows.push(`| ${names} | \`${flagName(s.env)}\` | ${shown} | ${s.doc.replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}

@@ -14,12 +14,15 @@ export class MemoryStore {
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   readonly serverId: string;
-  readonly circuitOpen = false;
   private handler: BackendHandler | undefined;
   private closed = false;
 
   constructor(private readonly store: MemoryStore = new MemoryStore()) {
     this.serverId = `server:${randomUUID()}`;
+  }
+
+  get circuitOpen(): boolean {
+    return false;
   }
 
   async start(handler: BackendHandler): Promise<void> {

@@ -24,6 +24,26 @@ export const SCHEMA_ERROR_REPLY = '{"type":"control","action":"schema-error"}';
 export const UNKNOWN_PEER_REPLY = '{"type":"control","action":"unknown-peer"}';
 export const PEER_DISCONNECTED_V1 = '{"type":"peer-disconnected"}';
 
+/**
+ * Deepest nesting of a control payload. V8's JSON.parse takes any depth, but JSON.stringify
+ * recurses and throws a RangeError a few thousand levels down, which on the hot path (or in a
+ * Redis publish) would be an uncaught exception. A payload that deep is refused here instead.
+ */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** True when v nests at most `budget` levels of arrays/objects. Recursion bounded by budget. */
+function nestingWithin(v: unknown, budget: number): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (budget === 0) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (!nestingWithin(x, budget - 1)) return false;
+    return true;
+  }
+  for (const k in v)
+    if (!nestingWithin((v as Record<string, unknown>)[k], budget - 1)) return false;
+  return true;
+}
+
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 
 /**
@@ -74,6 +94,7 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
       const m: SignalMessage = { type: 'control', action: obj.action };
       let known = 2;
       if (Object.hasOwn(obj, 'payload')) {
+        if (!nestingWithin(obj.payload, MAX_PAYLOAD_DEPTH)) return SCHEMA_ERROR;
         m.payload = obj.payload;
         known++;
       }
@@ -84,16 +105,13 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
     default:
       return SCHEMA_ERROR;
   }
-  if (Object.hasOwn(obj, 'to')) {
-    if (allowTo) {
-      if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
-      to = obj.to;
-    }
-    extra--; // `to` is never forwarded as part of the message
+  if (allowTo && Object.hasOwn(obj, 'to')) {
+    if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
+    to = obj.to;
   }
-  // `pristine`: the sender's text has exactly the shape's fields, so re-serializing it would
-  // give the same object; it can be forwarded without a JSON.stringify.
-  return { kind: 'ok', message, pristine: extra === 0 && to === undefined, to };
+  // `pristine`: the sender's text has exactly the shape's fields (no `to` either), so
+  // re-serializing it would give the same object; it can be forwarded without a JSON.stringify.
+  return { kind: 'ok', message, pristine: extra === 0, to };
 }
 
 function countExtra(obj: Record<string, unknown>, known: number): number {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
@@ -80,7 +81,10 @@ export class SwitchboardServer implements PeerHost {
   /** Every connection, pending or admitted. */
   private readonly peers = new Set<Peer>();
   private readonly connectionsPerIp = new Map<string, number>();
-  private pendingUpgrades = 0;
+  /** Sockets accepted but whose request head has not arrived yet (the slowloris cap). */
+  private readonly handshaking = new Set<Socket>();
+  /** New rooms whose first admission is in flight, so concurrent joins cannot pass MAX_ROOMS. */
+  private readonly roomsReserved = new Map<string, number>();
   private readonly connRate: WindowCounter;
   private readonly ipMessages: WindowCounter;
   private readonly roomMessages: WindowCounter;
@@ -110,26 +114,31 @@ export class SwitchboardServer implements PeerHost {
       extraRoute: opts.extraRoute,
     };
     const serverOptions: http.ServerOptions = {
-      // Slowloris: the whole upgrade request must arrive within the handshake timeout.
+      // Slowloris: the whole upgrade request must arrive within the handshake timeout. Node
+      // enforces these only every connectionsCheckingInterval (30 s by default), so check
+      // often enough for the timeout to mean what it says.
       headersTimeout: config.handshakeTimeoutMs,
       requestTimeout: config.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, config.handshakeTimeoutMs / 4)),
     };
     this.httpServer =
       config.tlsCertFile && config.tlsKeyFile
         ? https.createServer(
             {
               ...serverOptions,
+              handshakeTimeout: config.handshakeTimeoutMs,
               cert: readFileSync(config.tlsCertFile),
               key: readFileSync(config.tlsKeyFile),
             },
             createRequestHandler(routes, false),
           )
         : http.createServer(serverOptions, createRequestHandler(routes, false));
+    this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
+    this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
     this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.httpServer.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      endAndDestroy(socket, `HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`),
+    );
     if (config.healthPort !== undefined)
       this.healthServer = http.createServer(createRequestHandler(routes, true));
 
@@ -182,6 +191,22 @@ export class SwitchboardServer implements PeerHost {
 
   get connectionCount(): number {
     return this.peers.size;
+  }
+
+  /**
+   * Re-read TLS_CERT_FILE/TLS_KEY_FILE (the CLI calls this on SIGHUP, e.g. after a certificate
+   * renewal). Open connections are untouched; new TLS handshakes use the new pair. Throws when
+   * the files cannot be read or do not form a valid pair, keeping the current certificate.
+   * Returns false when native TLS is not configured.
+   */
+  reloadTls(): boolean {
+    const { tlsCertFile, tlsKeyFile } = this.config;
+    if (!(this.httpServer instanceof https.Server) || !tlsCertFile || !tlsKeyFile) return false;
+    this.httpServer.setSecureContext({
+      cert: readFileSync(tlsCertFile),
+      key: readFileSync(tlsKeyFile),
+    });
+    return true;
   }
 
   private async isReady(): Promise<boolean> {
@@ -242,24 +267,32 @@ export class SwitchboardServer implements PeerHost {
     return false;
   }
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    if (this.pendingUpgrades >= this.config.maxPendingUpgrades) {
+  /**
+   * MAX_PENDING_UPGRADES caps the sockets still in their handshake: accepted (TCP, and for
+   * native TLS the TLS handshake) but without a complete request head. A slowloris client
+   * holds one slot until HANDSHAKE_TIMEOUT_MS drops it; past the cap, new sockets are refused.
+   */
+  private onConnection(socket: Socket): void {
+    if (this.handshaking.size >= this.config.maxPendingUpgrades) {
       this.metrics.admissionRefusals.inc({ reason: 'pending-upgrades' });
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      if (this.httpServer instanceof https.Server) socket.destroy();
+      else endAndDestroy(socket, 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.pendingUpgrades++;
-    let counted = true;
-    const done = () => {
-      if (counted) this.pendingUpgrades--;
-      counted = false;
-    };
-    socket.once('close', done);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      done();
-      this.admit(ws, req);
-    });
+    this.handshaking.add(socket);
+    socket.once('close', () => this.handshaking.delete(socket));
+  }
+
+  /** The request head arrived on this socket (a TLS socket wraps the one counted). */
+  private handshakeDone(socket: Duplex): void {
+    if (!this.handshaking.delete(socket as Socket))
+      this.handshaking.delete((socket as { _parent?: Socket })._parent as Socket);
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    this.handshakeDone(socket);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.admit(ws, req));
   }
 
   /** SPEC.md §1: a straight run of guard clauses, in the contract's order. */
@@ -321,8 +354,23 @@ export class SwitchboardServer implements PeerHost {
       peer.expiresAt = result.expiresAt;
     }
     if (peer.state !== 'pending') return; // closed while authenticating
-    if (!this.hub.get(peer.roomId) && this.hub.rooms.size >= this.config.maxRooms)
-      return this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+    const roomId = peer.roomId;
+    const reserved = this.roomsReserved.get(roomId);
+    if (!this.hub.get(roomId) && reserved === undefined) {
+      if (this.hub.rooms.size + this.roomsReserved.size >= this.config.maxRooms)
+        return this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+    }
+    this.roomsReserved.set(roomId, (reserved ?? 0) + 1);
+    try {
+      await this.join(peer);
+    } finally {
+      const n = this.roomsReserved.get(roomId)! - 1;
+      if (n === 0) this.roomsReserved.delete(roomId);
+      else this.roomsReserved.set(roomId, n);
+    }
+  }
+
+  private async join(peer: Peer): Promise<void> {
     let members: string[];
     try {
       const joined = await this.backend.join(peer.roomId, peer.id, this.config.roomCapacity);
@@ -528,6 +576,23 @@ export class SwitchboardServer implements PeerHost {
       }),
     );
   }
+}
+
+/** The status line for a request Node's parser refused (it is written before any upgrade). */
+function clientErrorStatus(err: NodeJS.ErrnoException): string {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
+  return '400 Bad Request';
+}
+
+/**
+ * Answer and close for good: end() alone leaves the socket half-open for as long as a client
+ * that never reads keeps it, which is exactly what a slowloris client does.
+ */
+function endAndDestroy(socket: Duplex, response: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(response, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<void> {
