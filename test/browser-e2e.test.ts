@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type * as Sdk from '../client/index.js';
-import { Close } from '../src/close-codes.js';
-import type { Authenticator } from '../src/server/auth.js';
+import { observedJwtAuth } from './helpers/auth-spy.js';
+import { SECRET, signHs } from './helpers/jwt.js';
 import {
   launchChromium,
   newSdkContext,
@@ -181,48 +181,42 @@ test('camera: a fake-device video track reaches the other page', { timeout: 45_0
 });
 
 test(
-  'Chromium accepts the token as an access_token.* subprotocol entry',
+  'Chromium sends the token as an access_token.* subprotocol entry (real JWT auth)',
   { timeout: 30_000 },
   async () => {
-    const seen: string[] = [];
-    const auth: Authenticator = {
-      async authenticate(req) {
-        const header = req.headers['sec-websocket-protocol'] ?? '';
-        seen.push(header);
-        return header.split(',').some((p) => p.trim() === 'access_token.e2e.jwt.sig')
-          ? { ok: true, expiresAt: undefined }
-          : { ok: false, close: Close.unauthorized };
-      },
-      async verifyToken() {
-        return { ok: false, close: Close.unauthorized };
-      },
-    };
-    const authed = await startDemoServer({}, { auth });
+    const { auth, seen } = observedJwtAuth({ jwtSecret: SECRET });
+    const authed = await startDemoServer({ enableAuth: true, jwtSecret: SECRET }, { auth });
+    const good = await signHs({ rooms: ['e2e-token'] });
     const context = await newSdkContext(browser);
     try {
       const page = await context.newPage();
       await page.goto(`${authed.httpUrl}/demo/`);
-      const result = await page.evaluate(async (url) => {
-        const { connect } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
-        const run = (token: string) =>
-          new Promise((resolve) => {
-            const c = connect({ url, roomId: 'e2e-token', token, tokenTransport: 'subprotocol' });
-            c.on('welcome', (w) => {
-              resolve(`welcome ${w.roomId}`);
-              c.close();
+      const result = await page.evaluate(
+        async ({ url, token }) => {
+          const { connect } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
+          const run = (t: string) =>
+            new Promise((resolve) => {
+              const c = connect({
+                url,
+                roomId: 'e2e-token',
+                token: t,
+                tokenTransport: 'subprotocol',
+              });
+              c.on('welcome', (w) => {
+                resolve(`welcome ${w.roomId}`);
+                c.close();
+              });
+              c.on('close', (i) => resolve(`close ${i.code} ${i.reason} ${i.willRetry}`));
             });
-            c.on('close', (info) => resolve(`close ${info.code} ${info.reason} ${info.willRetry}`));
-          });
-        return [await run('e2e.jwt.sig'), await run('wrong')];
-      }, authed.url);
-      assert.deepEqual(result, ['welcome e2e-token', 'close 1008 Unauthorized false']);
-      assert.deepEqual(
-        seen.map((h) => h.split(',').map((p) => p.trim())),
-        [
-          ['switchboard', 'access_token.e2e.jwt.sig'],
-          ['switchboard', 'access_token.wrong'],
-        ],
+          return [await run(token), await run('not.a.jwt')];
+        },
+        { url: authed.url, token: good },
       );
+      assert.deepEqual(result, ['welcome e2e-token', 'close 1008 Unauthorized false']);
+      assert.deepEqual(seen, [
+        { query: false, protocols: ['switchboard', `access_token.${good}`] },
+        { query: false, protocols: ['switchboard', 'access_token.not.a.jwt'] },
+      ]);
     } finally {
       await context.close();
       await authed.close();
