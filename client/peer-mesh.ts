@@ -5,6 +5,13 @@
  * side ignores the incoming offer and the polite side rolls back its own and answers.
  * Politeness is decided without a message exchange: the peer with the smaller id is polite.
  *
+ * Glare is handled, but avoided where it is predictable: a newly joined peer (which learns of
+ * the others from its welcome) makes the first offer, and the peers already in the room (which
+ * learn of it from peer-joined) hold their first offer for up to `answerWaitMs`, so that
+ * they answer instead. Besides saving a round trip, this sidesteps a Chromium race in which a
+ * polite peer that rolls back its very first offer sometimes never gathers ICE candidates for
+ * its answer (seen with Chromium 156 under load; the connection then stays "new").
+ *
  * Peer ids change when a client reconnects (a new connection is a new peer), so after a
  * reconnect every connection is rebuilt from the new welcome: the others see a peer leave and
  * a new one join, and negotiate afresh.
@@ -29,6 +36,11 @@ export interface PeerMeshOptions {
    * here (each addition triggers negotiation).
    */
   setup?(peer: RemotePeer): void;
+  /**
+   * How long a peer already in the room waits for a newcomer's first offer before making its
+   * own (see above). @default 3000
+   */
+  answerWaitMs?: number;
 }
 
 export interface MeshEvents {
@@ -51,6 +63,11 @@ interface Negotiation extends RemotePeer {
   settingRemoteAnswer: boolean;
   /** Signaling messages of one peer are applied strictly in order. */
   chain: Promise<void>;
+  /** Until the remote's first offer arrives (or answerWaitMs passes), this side does not offer. */
+  awaitingOffer: Promise<void> | undefined;
+  offerArrived: (() => void) | undefined;
+  remoteOffered: boolean;
+  waitTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export class PeerMesh extends Emitter<MeshEvents> {
@@ -69,7 +86,7 @@ export class PeerMesh extends Emitter<MeshEvents> {
     if (!PC) throw new TypeError('PeerMesh: no RTCPeerConnection available');
     this.PC = PC;
     const onWelcome = (w: Welcome) => this.onWelcome(w);
-    const onJoined = (id: string) => this.ensure(id);
+    const onJoined = (id: string) => this.ensure(id, 'answer');
     const onLeft = (id: string | undefined) => id !== undefined && this.drop(id);
     const onMessage = (m: ReceivedMessage) => this.onSignal(m);
     client.on('welcome', onWelcome).on('peer-joined', onJoined);
@@ -79,7 +96,7 @@ export class PeerMesh extends Emitter<MeshEvents> {
       client.off('peer-left', onLeft).off('message', onMessage);
     };
     // Attached after the welcome already arrived: start from the client's current view.
-    if (client.peerId !== undefined) for (const id of client.peers) this.ensure(id);
+    if (client.peerId !== undefined) for (const id of client.peers) this.ensure(id, 'offer');
   }
 
   /** Close every connection and stop listening to the signaling client. */
@@ -91,10 +108,11 @@ export class PeerMesh extends Emitter<MeshEvents> {
   private onWelcome(w: Welcome): void {
     // A welcome after a reconnect: a new own id, so every existing connection is stale.
     for (const id of [...this.entries.keys()]) this.drop(id);
-    for (const id of w.peers) this.ensure(id);
+    for (const id of w.peers) this.ensure(id, 'offer');
   }
 
-  private ensure(peerId: string): Negotiation {
+  /** @param first whether this side makes the first offer or waits for the remote's */
+  private ensure(peerId: string, first: 'offer' | 'answer'): Negotiation {
     const existing = this.entries.get(peerId);
     if (existing) return existing;
     const self = this.client.peerId ?? '';
@@ -107,7 +125,17 @@ export class PeerMesh extends Emitter<MeshEvents> {
       ignoreOffer: false,
       settingRemoteAnswer: false,
       chain: Promise.resolve(),
+      awaitingOffer: undefined,
+      offerArrived: undefined,
+      remoteOffered: false,
+      waitTimer: undefined,
     };
+    if (first === 'answer') {
+      n.awaitingOffer = new Promise<void>((resolve) => {
+        n.offerArrived = resolve;
+        n.waitTimer = setTimeout(resolve, this.opts.answerWaitMs ?? 3000);
+      });
+    }
     this.entries.set(peerId, n);
     const peer: RemotePeer = { id: n.id, pc, polite: n.polite };
     this.peers.set(peerId, peer);
@@ -123,6 +151,18 @@ export class PeerMesh extends Emitter<MeshEvents> {
       this.client.send({ ...msg, to: peerId });
     };
     pc.onnegotiationneeded = async () => {
+      const wait = n.awaitingOffer;
+      if (wait) {
+        await wait;
+        if (this.entries.get(peerId) !== n) return;
+        // Only the first negotiationneeded that waited may conclude the answer covered it:
+        // answering the remote's offer negotiated what was pending, and should anything
+        // remain, the browser fires negotiationneeded again once the connection is stable.
+        if (n.awaitingOffer === wait) {
+          n.awaitingOffer = undefined;
+          if (n.remoteOffered) return;
+        }
+      }
       try {
         n.makingOffer = true;
         await pc.setLocalDescription();
@@ -150,6 +190,8 @@ export class PeerMesh extends Emitter<MeshEvents> {
     if (!n) return;
     this.entries.delete(peerId);
     this.peers.delete(peerId);
+    clearTimeout(n.waitTimer);
+    n.offerArrived?.();
     n.pc.onicecandidate = null;
     n.pc.onnegotiationneeded = null;
     n.pc.oniceconnectionstatechange = null;
@@ -160,7 +202,10 @@ export class PeerMesh extends Emitter<MeshEvents> {
   private onSignal(m: ReceivedMessage): void {
     if (m.from === undefined) return;
     if (m.type !== 'offer' && m.type !== 'answer' && m.type !== 'candidate') return;
-    const n = this.ensure(m.from);
+    // Only an offer starts a connection: a stray answer or candidate from a peer this side has
+    // no connection with (one that just left, say) must not create one.
+    const n = m.type === 'offer' ? this.ensure(m.from, 'answer') : this.entries.get(m.from);
+    if (!n) return;
     n.chain = n.chain
       .then(() => this.apply(n, m))
       .catch((err: unknown) => {
@@ -184,6 +229,9 @@ export class PeerMesh extends Emitter<MeshEvents> {
       await pc.setRemoteDescription({ type: m.type, sdp: m.sdp });
       n.settingRemoteAnswer = false;
       if (m.type === 'offer') {
+        n.remoteOffered = true;
+        clearTimeout(n.waitTimer);
+        n.offerArrived?.();
         await pc.setLocalDescription();
         const d = pc.localDescription;
         if (d) this.client.send({ type: 'answer', sdp: d.sdp, to: n.id });

@@ -20,11 +20,19 @@
     channels: new Map(),
     /** { from, text } received over data channels */
     received: [],
+    /** signaling events, for diagnosing a failed test */
+    trace: [],
     /** how many times the signaling connection was (re)admitted */
     welcomes: 0,
     openChannels: () => [...demo.channels.values()].filter((c) => c.readyState === 'open').length,
   };
   window.demo = demo;
+
+  /** Keep the last 300 signaling events (bounded, the page may stay open for hours). */
+  function trace(line) {
+    demo.trace.push(line);
+    if (demo.trace.length > 300) demo.trace.splice(0, demo.trace.length - 300);
+  }
 
   function log(text, cls) {
     const li = document.createElement('li');
@@ -86,6 +94,12 @@
           demo.received.push({ from: peer.id, text: String(e.data) });
           log(`${peer.id}: ${e.data}`);
         };
+        peer.pc.addEventListener('icecandidate', (e) =>
+          trace(`local candidate for ${peer.id}: ${e.candidate?.candidate || 'end'}`),
+        );
+        peer.pc.addEventListener('signalingstatechange', () =>
+          trace(`${peer.id} signaling ${peer.pc.signalingState}`),
+        );
         if (media) for (const track of media.getTracks()) peer.pc.addTrack(track, media);
         peer.pc.ontrack = (e) => {
           let video = document.getElementById(`video-${peer.id}`);
@@ -100,6 +114,9 @@
         renderPeers();
       },
     });
+    demo.mesh.on('error', (id, err) => console.error(`negotiation with ${id} failed:`, err));
+    demo.mesh.on('glare', (id, how) => trace(`glare ${id} ${how}`));
+    client.on('message', (m) => trace(`recv ${m.type} from ${m.from}`));
     demo.mesh.on('peer-closed', (id) => {
       demo.channels.delete(id);
       document.getElementById(`video-${id}`)?.remove();

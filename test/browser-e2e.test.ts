@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type * as Sdk from '../client/index.js';
+import { observedJwtAuth } from './helpers/auth-spy.js';
+import { SECRET, signHs } from './helpers/jwt.js';
 import {
   launchChromium,
+  newSdkContext,
   openDemo,
   peerIdOf,
   sendChat,
@@ -93,10 +96,7 @@ test(
   'glare: simultaneous offers resolve the polite/impolite way',
   { timeout: 45_000 },
   async () => {
-    const context = await browser.newContext();
-    // tsx compiles this file with esbuild's keepNames, which wraps named functions in a
-    // `__name(fn, "name")` helper; the callback below runs in the page, where it must exist.
-    await context.addInitScript('globalThis.__name = (fn) => fn;');
+    const context = await newSdkContext(browser);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
@@ -179,3 +179,47 @@ test('camera: a fake-device video track reaches the other page', { timeout: 45_0
     await media.close();
   }
 });
+
+test(
+  'Chromium sends the token as an access_token.* subprotocol entry (real JWT auth)',
+  { timeout: 30_000 },
+  async () => {
+    const { auth, seen } = observedJwtAuth({ jwtSecret: SECRET });
+    const authed = await startDemoServer({ enableAuth: true, jwtSecret: SECRET }, { auth });
+    const good = await signHs({ rooms: ['e2e-token'] });
+    const context = await newSdkContext(browser);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${authed.httpUrl}/demo/`);
+      const result = await page.evaluate(
+        async ({ url, token }) => {
+          const { connect } = (window as unknown as { Switchboard: typeof Sdk }).Switchboard;
+          const run = (t: string) =>
+            new Promise((resolve) => {
+              const c = connect({
+                url,
+                roomId: 'e2e-token',
+                token: t,
+                tokenTransport: 'subprotocol',
+              });
+              c.on('welcome', (w) => {
+                resolve(`welcome ${w.roomId}`);
+                c.close();
+              });
+              c.on('close', (i) => resolve(`close ${i.code} ${i.reason} ${i.willRetry}`));
+            });
+          return [await run(token), await run('not.a.jwt')];
+        },
+        { url: authed.url, token: good },
+      );
+      assert.deepEqual(result, ['welcome e2e-token', 'close 1008 Unauthorized false']);
+      assert.deepEqual(seen, [
+        { query: false, protocols: ['switchboard', `access_token.${good}`] },
+        { query: false, protocols: ['switchboard', 'access_token.not.a.jwt'] },
+      ]);
+    } finally {
+      await context.close();
+      await authed.close();
+    }
+  },
+);

@@ -3,6 +3,7 @@
  * events, reconnect after a server restart, no reconnect on policy refusals, queue order.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocket } from 'ws';
 import {
@@ -14,8 +15,8 @@ import {
   type ConnectOptions,
   type SignalingClient,
 } from '../client/index.js';
-import type { AuthResult, Authenticator } from '../src/server/auth.js';
-import { Close } from '../src/close-codes.js';
+import { observedJwtAuth } from './helpers/auth-spy.js';
+import { SECRET, signHs } from './helpers/jwt.js';
 import { join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers = new Set<TestServer>();
@@ -139,48 +140,36 @@ test('v1: open, plain messages, peer-left without id', async () => {
   assert.deepEqual(await left, [undefined]);
 });
 
-test('token travels as ?token= or as an access_token.* subprotocol entry', async () => {
-  const seen: { query: string | null; protocols: string[] }[] = [];
-  const auth: Authenticator = {
-    async authenticate(req): Promise<AuthResult> {
-      const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-      const header = req.headers['sec-websocket-protocol'];
-      const protocols = header ? header.split(',').map((p) => p.trim()) : [];
-      seen.push({ query, protocols });
-      const entry = protocols.find((p) => p.startsWith('access_token.'));
-      const token = query ?? entry?.slice('access_token.'.length);
-      return token === 'good.jwt.sig'
-        ? { ok: true, expiresAt: undefined }
-        : { ok: false, close: Close.unauthorized };
-    },
-    async verifyToken() {
-      return { ok: false, close: Close.unauthorized };
-    },
-  };
-  const s = await server({}, { auth });
-  const q = client({ url: s.url, roomId: 'sdk-token', token: 'good.jwt.sig' });
-  await next(q, 'welcome');
-  const p = client({
+test('token travels as ?token= or as an access_token.* subprotocol entry (real JWT auth)', async () => {
+  const { auth, seen } = observedJwtAuth({ jwtSecret: SECRET });
+  const s = await server({ enableAuth: true, jwtSecret: SECRET }, { auth });
+  const token = await signHs({ rooms: ['sdk-token'] });
+  const q = client({ url: s.url, roomId: 'sdk-token', token });
+  assert.equal((await next(q, 'welcome'))[0].roomId, 'sdk-token');
+  const p = client({ url: s.url, roomId: 'sdk-token', token, tokenTransport: 'subprotocol' });
+  assert.equal((await next(p, 'welcome'))[0].roomId, 'sdk-token');
+  assert.deepEqual(seen, [
+    { query: true, protocols: [] },
+    // a selectable protocol is offered besides the token entry (ws and browsers fail a
+    // handshake whose offered protocols all go unanswered)
+    { query: false, protocols: ['switchboard', `access_token.${token}`] },
+  ]);
+  // refusals are policy refusals: no retry
+  const bad = client({ url: s.url, roomId: 'sdk-token', token: 'not.a.jwt' });
+  const [c1] = await next(bad, 'close');
+  assert.deepEqual(c1, { code: 1008, reason: 'Unauthorized', retryable: false, willRetry: false });
+  await assert.rejects(bad.ready);
+  const other = await signHs({ rooms: ['another-room'] });
+  const forbidden = client({
     url: s.url,
     roomId: 'sdk-token',
-    token: 'good.jwt.sig',
+    token: other,
     tokenTransport: 'subprotocol',
   });
-  await next(p, 'welcome');
-  assert.deepEqual(seen, [
-    { query: 'good.jwt.sig', protocols: [] },
-    { query: null, protocols: ['switchboard', 'access_token.good.jwt.sig'] },
-  ]);
-  // a refused token is a policy refusal: no retry
-  const bad = client({ url: s.url, roomId: 'sdk-token', token: 'bad' });
-  const [closed] = await next(bad, 'close');
-  assert.deepEqual(closed, {
-    code: 1008,
-    reason: 'Unauthorized',
-    retryable: false,
-    willRetry: false,
-  });
-  await assert.rejects(bad.ready);
+  const [c2] = await next(forbidden, 'close');
+  assert.deepEqual(c2, { code: 1008, reason: 'Forbidden', retryable: false, willRetry: false });
+  // the token never appears in the server's logs
+  assert.equal(s.logs.text.includes(token), false);
 });
 
 test('no reconnect after 1008 or "Room is full"', async () => {
@@ -225,6 +214,10 @@ test('reconnects after a server restart on the same port and gets a new welcome'
   const b = client({ url: s1.url, roomId: 'sdk-restart' });
   const [wa] = await next(a, 'welcome');
   await b.ready;
+  await until(() => a.peers.size === 1, 3000, 'a sees b');
+  const oldB = b.peerId;
+  const left: (string | undefined)[] = [];
+  a.on('peer-left', (id) => left.push(id));
 
   const closes: CloseInfo[] = [];
   a.on('close', (info) => closes.push(info));
@@ -258,6 +251,8 @@ test('reconnects after a server restart on the same port and gets a new welcome'
   await until(() => a.peers.size === 1 && b.peers.size === 1, 3000, 'peers');
   assert.deepEqual([...a.peers], [b.peerId]);
   assert.deepEqual([...b.peers], [a.peerId]);
+  // the old session's peer is reported gone (once), so helpers drop its connection
+  assert.deepEqual(left, [oldB]);
 });
 
 test('messages sent while reconnecting are queued (bounded) and flushed in order', async () => {
@@ -283,4 +278,43 @@ test('messages sent while reconnecting are queued (bounded) and flushed in order
   a.send({ type: 'control', action: 'm7' });
   assert.deepEqual(await receiver.next(), { type: 'control', action: 'm7' });
   await receiver.close();
+});
+
+test('a handshake that never completes times out and is retried; close() stops retrying', async () => {
+  // A TCP server that accepts and never answers the upgrade request.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as net.AddressInfo).port;
+  try {
+    const c = client({
+      url: `ws://127.0.0.1:${port}`,
+      roomId: 'sdk-timeout',
+      connectTimeoutMs: 100,
+    });
+    const [first] = await next(c, 'close');
+    assert.equal(first.code, 1006);
+    assert.equal(first.reason, 'Connect timeout');
+    assert.equal(first.willRetry, true);
+    await until(() => sockets.size >= 2, 3000, 'a second attempt');
+    const closed = next(c, 'close');
+    c.close();
+    assert.deepEqual((await closed)[0], {
+      code: 1000,
+      reason: '',
+      retryable: false,
+      willRetry: false,
+    });
+    assert.equal(c.state, 'closed');
+    const attempts = sockets.size;
+    // no attempt after close(): wait well past the longest backoff (200 ms) plus the timeout
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(sockets.size, attempts);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  }
 });

@@ -27,10 +27,15 @@ const HEADERS = {
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; media-src 'self' blob:",
 };
 
-/** examples/ of this package: two levels up from src/server, three from dist/src/server. */
-export function findExamplesDir(from: string = path.dirname(fileURLToPath(import.meta.url))) {
-  for (let dir = from, i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'examples');
+/**
+ * examples/ of this package: two levels up from src/server (tsx), three from dist/src/server
+ * (built). Only these two places, so an unrelated examples/ higher up is never served.
+ */
+export function findExamplesDir(
+  from: string = path.dirname(fileURLToPath(import.meta.url)),
+): string | undefined {
+  for (const up of ['../..', '../../..']) {
+    const candidate = path.resolve(from, up, 'examples');
     if (existsSync(path.join(candidate, 'index.html'))) return candidate;
   }
   return undefined;

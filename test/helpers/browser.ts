@@ -2,7 +2,7 @@
  * Browser test helpers: real headless Chromium (Debian's /usr/bin/chromium via playwright-core)
  * and servers that serve the demo page at /demo/.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { Config } from '../../src/config.js';
 import type { CreateOptions } from '../../src/index.js';
 import { createDemoRoute, findExamplesDir } from '../../src/server/demo-route.js';
@@ -56,6 +56,20 @@ export interface DemoPage {
   errors: string[];
 }
 
+/**
+ * A context for tests that run SDK code in the page via page.evaluate(callback). tsx compiles
+ * test files with esbuild's keepNames, which wraps named functions in a `__name(fn, "name")`
+ * helper; the callback runs in the page, where that helper must exist.
+ */
+export async function newSdkContext(browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.addInitScript('globalThis.__name = (fn) => fn;');
+  return context;
+}
+
+/** Pages open now (all are described when a wait fails). */
+const openPages = new Set<DemoPage>();
+
 /** Open the demo in its own browser context (like a separate user) and join automatically. */
 export async function openDemo(
   browser: Browser,
@@ -65,6 +79,9 @@ export async function openDemo(
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors: string[] = [];
+  const demoPage: DemoPage = { page, errors };
+  openPages.add(demoPage);
+  page.on('close', () => openPages.delete(demoPage));
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(msg.text());
@@ -72,7 +89,7 @@ export async function openDemo(
   page.setDefaultTimeout(15_000);
   const qs = new URLSearchParams({ autojoin: '1', ...params });
   await page.goto(`${httpUrl}/demo/?${qs}`);
-  return { page, errors };
+  return demoPage;
 }
 
 /** Wait until the page has `n` open data channels. */
@@ -83,22 +100,29 @@ export async function waitForChannels(p: DemoPage, n: number, ms = 15_000): Prom
       polling: 50,
     });
   } catch (err) {
-    const state = await p.page.evaluate(() => ({
-      me: window.demo?.client?.peerId,
-      state: window.demo?.client?.state,
-      channels: [...(window.demo?.channels ?? new Map()).entries()].map(
-        ([id, dc]) => `${id}:${dc.readyState}`,
-      ),
-      pcs: [...(window.demo?.mesh?.peers.values() ?? [])].map(
-        (p) =>
-          `${p.id} polite=${p.polite} ${p.pc.signalingState}/${p.pc.iceConnectionState}/${p.pc.connectionState}`,
-      ),
-    }));
+    const states = await Promise.all([...openPages].map((o) => describe(o).catch(String)));
     throw new Error(
-      `expected ${n} open channels: ${JSON.stringify(state)} errors: ${p.errors.join(' | ')}`,
+      `expected ${n} open channels on ${await describe(p).catch(String)}\nall pages:\n${states.join('\n')}`,
       { cause: err },
     );
   }
+}
+
+/** A page's signaling and peer connection state, for failure messages. */
+async function describe(p: DemoPage): Promise<string> {
+  const state = await p.page.evaluate(() => ({
+    me: window.demo?.client?.peerId,
+    state: window.demo?.client?.state,
+    channels: [...(window.demo?.channels ?? new Map()).entries()].map(
+      ([id, dc]) => `${id}:${dc.readyState}`,
+    ),
+    pcs: [...(window.demo?.mesh?.peers.values() ?? [])].map(
+      (p) =>
+        `${p.id} polite=${p.polite} ${p.pc.signalingState}/${p.pc.iceConnectionState}/${p.pc.connectionState} remote=${p.pc.remoteDescription?.type} gathering=${p.pc.iceGatheringState}`,
+    ),
+    trace: window.demo?.trace,
+  }));
+  return `${JSON.stringify(state)} errors: ${p.errors.join(' | ')}`;
 }
 
 /** Type a message into the demo's chat box and send it over every open data channel. */
@@ -132,6 +156,7 @@ declare global {
       mesh?: { peers: Map<string, { id: string; polite: boolean; pc: RTCPeerConnection }> };
       received: { from: string; text: string }[];
       welcomes: number;
+      trace: string[];
       openChannels(): number;
     };
   }
