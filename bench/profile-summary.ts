@@ -39,7 +39,7 @@ for (const [id, n] of hits) {
   const seen = new Set<string>();
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const node = byId.get(cur)!;
-    if (!node.callFrame.url.includes('/dist/src/')) continue;
+    if (!node.callFrame.url.includes('/src/')) continue;
     const key = label(node);
     if (seen.has(key)) continue;
     seen.add(key);

@@ -56,7 +56,13 @@ const MODE = quick
       churnMs: 6000,
       settleMs: 1500,
     };
-const FIXED_RATE = 2000;
+const numArg = (name: string) => {
+  const v = args.find((a) => a.startsWith(`--${name}=`));
+  return v === undefined ? undefined : Number(v.slice(name.length + 3));
+};
+/** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
+const FIXED_RATE = numArg('rate') ?? 2000;
+if (numArg('reps') !== undefined) MODE.reps = numArg('reps')!;
 const K2_ROOMS = 50;
 const K10_ROOMS = 10;
 const SAT_P99_MS = 50;
@@ -198,9 +204,10 @@ async function relayScenarios(gen: Generator): Promise<void> {
       [2, K2_ROOMS],
       [10, K10_ROOMS],
     ] as const)
-      await sideBySide(gen, procs, `K=${k} fixed`, MODE.reps, (p) =>
-        relayCmd([p.url], `fixed${k}`, k, rooms, FIXED_RATE, MODE.fixedMs, [p.pid]),
-      );
+      if (k === 2 || !only?.includes('k2'))
+        await sideBySide(gen, procs, `K=${k} fixed`, MODE.reps, (p) =>
+          relayCmd([p.url], `fixed${k}`, k, rooms, FIXED_RATE, MODE.fixedMs, [p.pid]),
+        );
     if (!enabled('saturation')) return;
     for (const server of ['bare', 'switchboard'] as const)
       results.saturation[server] = await saturate(gen, procs[server], server);
