@@ -64,6 +64,13 @@ export interface Backend {
   members(roomId: string): Promise<string[]>;
 
   /**
+   * Whether peerId is known, without a round trip, to be a member of roomId on another node
+   * (so a directed v2 message to it is published, not answered `unknown-peer`). Meaningful for
+   * rooms this node subscribes; may briefly lag a remote join or leave.
+   */
+  knowsPeer(roomId: string, peerId: string): boolean;
+
+  /**
    * Start receiving envelopes of roomId. Called by the hub when the room gets its first local
    * member; `unsubscribe` when it loses its last. A node receives nothing for rooms it has not
    * subscribed. Calls for one room are applied in call order.

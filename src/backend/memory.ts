@@ -46,6 +46,10 @@ export class MemoryBackend implements Backend {
     return [...(this.store.rooms.get(roomId) ?? [])];
   }
 
+  knowsPeer(roomId: string, peerId: string): boolean {
+    return this.store.rooms.get(roomId)?.has(peerId) ?? false;
+  }
+
   subscribe(roomId: string): void {
     let subs = this.store.subscribers.get(roomId);
     if (!subs) this.store.subscribers.set(roomId, (subs = new Set()));

@@ -408,12 +408,7 @@ export class SwitchboardServer implements PeerHost {
     // A binary frame's bytes are forwarded as a text frame only if they are valid UTF-8.
     const raw = parsed.pristine && (!isBinary || isUtf8(data)) ? data : undefined;
     const start = performance.now();
-    if (
-      to !== undefined &&
-      !room.peers.has(to) &&
-      this.backend.kind === 'memory' &&
-      !this.knownRemote(room.id, to)
-    ) {
+    if (to !== undefined && !room.peers.has(to) && !this.backend.knowsPeer(room.id, to)) {
       return peer.send(UNKNOWN_PEER_BUF);
     }
     this.hub.deliver(room, peer.id, message, raw, to);
@@ -428,11 +423,6 @@ export class SwitchboardServer implements PeerHost {
       if (to !== undefined) envelope.to = to;
       this.backend.publish(peer.roomId, envelope);
     }
-  }
-
-  /** Placeholder for directed messages to members on other nodes (protocol v2). */
-  private knownRemote(_roomId: string, _peerId: string): boolean {
-    return false;
   }
 
   private drop(limit: 'client' | 'ip' | 'room'): void {

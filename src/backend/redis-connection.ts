@@ -1,0 +1,187 @@
+/**
+ * The Redis connections of one node, behind one small interface for a single Redis and for a
+ * Redis Cluster:
+ * - `commands`: scripts, counters, publishes. Auto-pipelined (every command issued in one tick
+ *   goes out in one write), and without an offline queue: while Redis is away a command fails at
+ *   once, so the circuit breaker sees it and nothing piles up in memory to be replayed late.
+ * - subscriptions: a dedicated subscriber connection (SUBSCRIBE) for a single Redis; the
+ *   cluster's sharded subscribers (SSUBSCRIBE, one connection per master) for a Cluster. Both
+ *   resubscribe by themselves after a reconnect.
+ */
+import { readFileSync } from 'node:fs';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Config } from '../config.js';
+
+/** A command that does not answer within this is a failure (a hung Redis opens the breaker). */
+const COMMAND_TIMEOUT_MS = 2000;
+
+/** Reconnect quickly at first, then every 2 s at most (ioredis' retryStrategy contract). */
+export function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2000);
+}
+
+export type ScriptReply = [number, string[], string[]];
+
+/** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
+export interface Scripts {
+  sbJoin(
+    room: string,
+    lease: string,
+    owners: string,
+    clientId: string,
+    capacity: number,
+    ttl: number,
+    serverId: string,
+    leaseMs: number,
+    reap: string,
+  ): Promise<ScriptReply>;
+  sbLeave(
+    room: string,
+    lease: string,
+    owners: string,
+    clientId: string,
+    ttl: number,
+  ): Promise<number>;
+  sbLease(
+    room: string,
+    lease: string,
+    owners: string,
+    serverId: string,
+    leaseMs: number,
+    ttl: number,
+    reap: string,
+    ...clientIds: string[]
+  ): Promise<[string[], string[]]>;
+  sbCounter(key: string, delta: number, expiryMs: number): Promise<number>;
+}
+
+const SCRIPTS: [name: keyof Scripts, file: string, keys: number][] = [
+  ['sbJoin', 'join.lua', 3],
+  ['sbLeave', 'leave.lua', 3],
+  ['sbLease', 'lease.lua', 3],
+  ['sbCounter', 'counter.lua', 1],
+];
+
+export interface RedisConnection {
+  readonly cluster: boolean;
+  readonly commands: Redis | Cluster;
+  readonly scripts: Scripts;
+  connect(): Promise<void>;
+  subscribe(channels: string[]): Promise<unknown>;
+  unsubscribe(channels: string[]): Promise<unknown>;
+  publish(channel: string, message: string): Promise<number>;
+  onMessage(listener: (channel: string, message: string) => void): void;
+  /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
+  onError(listener: (err: Error) => void): void;
+  /** Graceful: pending commands (the last publishes) are written before the connections close. */
+  quit(): Promise<void>;
+  disconnect(): void;
+}
+
+export function createRedisConnection(config: Config, name: string): RedisConnection {
+  const base: RedisOptions = {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    connectionName: name,
+    maxRetriesPerRequest: 1,
+  };
+  return config.redisClusterNodes.length > 0
+    ? clusterConnection(config, base)
+    : singleConnection(config.redisUrl ?? 'redis://127.0.0.1:6379', base);
+}
+
+function defineScripts(client: Redis | Cluster): Scripts {
+  for (const [name, file, numberOfKeys] of SCRIPTS) {
+    const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    client.defineCommand(name, { numberOfKeys, lua });
+  }
+  return client as unknown as Scripts;
+}
+
+function singleConnection(url: string, base: RedisOptions): RedisConnection {
+  const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
+  // The subscriber keeps its offline queue: SUBSCRIBE/UNSUBSCRIBE issued while disconnected are
+  // applied, in order, after the automatic resubscription on reconnect.
+  // maxRetriesPerRequest null: a queued SUBSCRIBE waits for the reconnect however long it takes.
+  const sub = commands.duplicate({
+    enableOfflineQueue: true,
+    enableAutoPipelining: false,
+    maxRetriesPerRequest: null,
+  });
+  return {
+    cluster: false,
+    commands,
+    scripts: defineScripts(commands),
+    async connect() {
+      await commands.connect();
+      await sub.connect();
+    },
+    subscribe: (channels) => sub.subscribe(...channels),
+    unsubscribe: (channels) => sub.unsubscribe(...channels),
+    publish: (channel, message) => commands.publish(channel, message),
+    onMessage(listener) {
+      sub.on('message', listener);
+    },
+    onError(listener) {
+      commands.on('error', listener);
+      sub.on('error', listener);
+    },
+    async quit() {
+      await Promise.allSettled([commands.quit(), sub.quit()]);
+      commands.disconnect();
+      sub.disconnect();
+    },
+    disconnect() {
+      commands.disconnect();
+      sub.disconnect();
+    },
+  };
+}
+
+function clusterConnection(config: Config, base: RedisOptions): RedisConnection {
+  const nodes = config.redisClusterNodes.map((hostPort) => {
+    const i = hostPort.lastIndexOf(':');
+    return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+  });
+  // Credentials and TLS of REDIS_URL, when given, apply to every cluster node.
+  const auth: RedisOptions = {};
+  if (config.redisUrl !== undefined) {
+    const u = new URL(config.redisUrl);
+    if (u.username) auth.username = decodeURIComponent(u.username);
+    if (u.password) auth.password = decodeURIComponent(u.password);
+    if (u.protocol === 'rediss:') auth.tls = {};
+  }
+  const { lazyConnect, enableAutoPipelining, ...redisOptions } = base;
+  const cluster = new Cluster(nodes, {
+    lazyConnect,
+    enableAutoPipelining,
+    enableOfflineQueue: false,
+    shardedSubscribers: true,
+    clusterRetryStrategy: retryStrategy,
+    clusterNodeRetryStrategy: retryStrategy,
+    redisOptions: { ...redisOptions, ...auth },
+  });
+  return {
+    cluster: true,
+    commands: cluster,
+    scripts: defineScripts(cluster),
+    connect: () => cluster.connect(),
+    subscribe: (channels) => cluster.ssubscribe(...channels),
+    unsubscribe: (channels) => cluster.sunsubscribe(...channels),
+    publish: (channel, message) => cluster.spublish(channel, message) as Promise<number>,
+    onMessage(listener) {
+      cluster.on('smessage', listener);
+    },
+    onError(listener) {
+      cluster.on('error', listener);
+    },
+    async quit() {
+      await cluster.quit().catch(() => undefined);
+      cluster.disconnect();
+    },
+    disconnect() {
+      cluster.disconnect();
+    },
+  };
+}
