@@ -122,10 +122,7 @@ export async function startSwitchboard(
     WS_PORT: String(port),
     HOST: '127.0.0.1',
   };
-  if (opts.redisUrl) {
-    env.REDIS_URL = opts.redisUrl;
-    env.REDIS_KEY_PREFIX = `bench${port}:`;
-  }
+  if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }
