@@ -26,7 +26,7 @@ import {
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const profile = args.includes('--profile');
+const profile = args.some((a) => a.startsWith('--profile'));
 const only = args
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -329,6 +329,21 @@ async function profileRun(gen: Generator): Promise<void> {
     ['bare', () => startBare(nodeArgs)],
     ['switchboard', () => startSwitchboard({ nodeArgs })],
   ];
+  if (args.includes('--profile=cross')) {
+    const redis = await startRedis();
+    const redisUrl = `redis://127.0.0.1:${redis.port}`;
+    const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
+    const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
+    const cmd = relayCmd([a.url, b.url], 'prof', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs * 2, [
+      a.pid,
+      b.pid,
+      redis.pid,
+    ]);
+    logRelay('profile cross-node K=2', 'switchboard×2+redis', await gen.run<RelayResult>(cmd));
+    for (const p of [a, b, redis]) await p.stop();
+    log(`cross-node profiles in ${dir}`);
+    return;
+  }
   for (const [server, start] of starts)
     await withServer(start, async (p) => {
       const cmd = relayCmd([p.url], 'prof', 2, K2_ROOMS, FIXED_RATE * 4, MODE.fixedMs * 2, [p.pid]);
