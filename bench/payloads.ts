@@ -57,7 +57,7 @@ function sdpBody(targetBytes: number): string {
 
 const OFFER_SUFFIX = sdpBody(2048) + '\\r\\n"}';
 const CANDIDATE_SUFFIX =
-  ' 1 udp 2122260223 192.168.1.23 54321 typ host generation 0 ufrag Xk3f network-id 1 network-cost 10 raddr 0.0.0.0 rport 0 tcptype passive extra pad' +
+  ' 1 udp 2122260223 192.168.1.23 54321 typ host generation 0 ufrag Xk3f network-id 1 network-cost 10 raddr 0.0.0.0 rport 0' +
   '","sdpMid":"0","sdpMLineIndex":0}';
 
 function stamp(phase: number, micros: number): string {
