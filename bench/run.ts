@@ -36,7 +36,7 @@ const enabled = (s: string) => !only || only.includes(s);
 const MODE = quick
   ? {
       warmupMs: 300,
-      fixedMs: 2500,
+      fixedMs: 2000,
       reps: 1,
       drainMs: 2000,
       satStepMs: 1200,
