@@ -286,7 +286,13 @@ async function redisScenarios(gen: Generator): Promise<void> {
         results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
       },
     );
-  const redis = await startRedis();
+  let redis: Proc;
+  try {
+    redis = await startRedis();
+  } catch (err) {
+    results.skipped.push(`cross-node and churn on Switchboard: ${(err as Error).message}`);
+    return;
+  }
   try {
     if (!(await redisWorks(redis))) {
       results.skipped.push(

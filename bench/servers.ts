@@ -37,9 +37,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, ms = 15_000): Promise<void> {
+async function waitForPort(
+  port: number,
+  child: ChildProcess,
+  spawnError: () => Error | undefined,
+  ms = 15_000,
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
+    const err = spawnError();
+    if (err) throw err;
     if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
@@ -74,9 +81,11 @@ async function startProc(
   const [c, a] = pinned(core, cmd, args);
   const child = spawn(c, a, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.add(child);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err)); // e.g. ENOENT: redis-server not installed
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await waitForPort(port, child);
+    await waitForPort(port, child, () => spawnError);
   } catch (err) {
     child.kill('SIGKILL');
     throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
