@@ -23,7 +23,8 @@ export interface Metrics {
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = true): Metrics {
-  if (withDefaults) collectDefaultMetrics({ register: registry });
+  if (withDefaults)
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
   return {
     registry,

@@ -22,6 +22,12 @@ export class Peer {
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
+  /**
+   * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
+   * string that must be flattened and hashed on every Map lookup of the hot path.
+   */
+  readonly ipLimitKey: string;
+  readonly roomLimitKey: string;
 
   constructor(
     readonly id: string,
@@ -31,7 +37,10 @@ export class Peer {
     readonly version: 1 | 2,
     readonly bucket: TokenBucket,
     private readonly host: PeerHost,
-  ) {}
+  ) {
+    this.ipLimitKey = `msg-ip:${ip}`;
+    this.roomLimitKey = `msg-room:${roomId}`;
+  }
 
   /** Send a text frame unless the receiver is too far behind (then it is closed instead). */
   send(buf: Buffer): void {

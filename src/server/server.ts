@@ -444,8 +444,8 @@ export class SwitchboardServer implements PeerHost {
     if (data.length > this.config.messageMaxBytes) return; // SPEC §2: dropped silently
     const now = this.now();
     if (!peer.bucket.take(now)) return this.drop('client');
-    if (!this.ipMessages.hit(`msg-ip:${peer.ip}`, now)) return this.drop('ip');
-    if (!this.roomMessages.hit(`msg-room:${peer.roomId}`, now)) return this.drop('room');
+    if (!this.ipMessages.hit(peer.ipLimitKey, now)) return this.drop('ip');
+    if (!this.roomMessages.hit(peer.roomLimitKey, now)) return this.drop('room');
 
     const parsed = parseMessage(data.toString('utf8'), peer.version === 2);
     if (parsed.kind === 'not-json') return;

@@ -1,0 +1,218 @@
+/** The printed table and the target checks of issue 6, from one run's results. */
+import type { ChurnResult, RelayResult, StormResult } from './generator.js';
+
+export type Server = 'bare' | 'switchboard';
+
+export interface RunResults {
+  relay: { name: string; server: string; result: RelayResult; reps?: RelayResult[] }[];
+  saturation: Partial<
+    Record<Server, { deliveredPerSec: number; rate: number; steps: RelayResult[] }>
+  >;
+  storm: Partial<Record<Server, StormResult>>;
+  churn: { name: string; server: string; result: ChurnResult }[];
+  skipped: string[];
+}
+
+export interface Target {
+  name: string;
+  value: number | undefined;
+  limit: string;
+  met: boolean | undefined;
+}
+
+const f = (v: number | undefined, digits = 1) =>
+  v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function relayRow(name: string, server: string, r: RelayResult, bare?: RelayResult) {
+  return [
+    name,
+    server,
+    f(r.sentPerSec, 0),
+    f(r.deliveredPerSec, 0),
+    f(r.loss * 100, 2),
+    f(r.p50Ms, 2),
+    f(r.p99Ms, 2),
+    f(r.p999Ms, 2),
+    f(r.cpuUsPerMsg, 2),
+    bare ? f(r.cpuUsPerMsg / bare.cpuUsPerMsg, 2) : '',
+    bare ? f(r.p99Ms / bare.p99Ms, 2) : '',
+    f(r.genCpuPct, 0),
+  ];
+}
+
+export function printReport(res: RunResults, targets: Target[]): string {
+  const out: string[] = [];
+  const bareOf = (name: string) =>
+    res.relay.find((x) => x.name === name && x.server === 'bare')?.result;
+  out.push(
+    table(
+      [
+        'relay run',
+        'server',
+        'sent/s',
+        'deliv/s',
+        'loss%',
+        'p50ms',
+        'p99ms',
+        'p999ms',
+        'cpu µs/msg',
+        'cpu×bare',
+        'p99×bare',
+        'gen%',
+      ],
+      res.relay.map((x) =>
+        relayRow(x.name, x.server, x.result, x.server === 'bare' ? undefined : bareOf(x.name)),
+      ),
+    ),
+  );
+  const sb = res.saturation.switchboard;
+  const bs = res.saturation.bare;
+  if (sb || bs) {
+    out.push('');
+    out.push(
+      table(
+        ['saturation (K=2, p99<50ms, 0 loss)', 'deliv/s', '×bare', 'steps'],
+        (['bare', 'switchboard'] as const)
+          .filter((s) => res.saturation[s])
+          .map((s) => [
+            s,
+            f(res.saturation[s]!.deliveredPerSec, 0),
+            s === 'bare' || !bs
+              ? ''
+              : f(res.saturation[s]!.deliveredPerSec / bs.deliveredPerSec, 2),
+            String(res.saturation[s]!.steps.length),
+          ]),
+      ),
+    );
+  }
+  const stormRows = (['bare', 'switchboard'] as const).filter((s) => res.storm[s]);
+  if (stormRows.length) {
+    out.push('');
+    out.push(
+      table(
+        ['connect storm', 'conns', 'conn/s', 'p50ms', 'p99ms', 'KiB/conn', 'mem×bare', 'gen%'],
+        stormRows.map((s) => {
+          const r = res.storm[s]!;
+          const b = res.storm.bare;
+          return [
+            s,
+            String(r.n),
+            f(r.connPerSec, 0),
+            f(r.p50Ms, 1),
+            f(r.p99Ms, 1),
+            f(r.kbPerConn, 2),
+            s === 'bare' || !b ? '' : f(r.kbPerConn / b.kbPerConn, 2),
+            f(r.genCpuPct, 0),
+          ];
+        }),
+      ),
+    );
+  }
+  if (res.churn.length) {
+    out.push('');
+    out.push(
+      table(
+        [
+          'churn',
+          'server',
+          'join+leave/s',
+          'cycle p50ms',
+          'cycle p99ms',
+          'cpu µs/op',
+          'fail',
+          'gen%',
+        ],
+        res.churn.map((x) => [
+          x.name,
+          x.server,
+          f(x.result.opsPerSec, 0),
+          f(x.result.p50Ms, 1),
+          f(x.result.p99Ms, 1),
+          f(x.result.cpuUsPerOp, 1),
+          String(x.result.failures),
+          f(x.result.genCpuPct, 0),
+        ]),
+      ),
+    );
+  }
+  out.push('');
+  out.push(
+    table(
+      ['target (issue 6)', 'value', 'limit', 'met'],
+      targets.map((t) => [
+        t.name,
+        f(t.value, 2),
+        t.limit,
+        t.met === undefined ? 'not run' : t.met ? 'yes' : 'NO',
+      ]),
+    ),
+  );
+  for (const s of res.skipped) out.push(`skipped: ${s}`);
+  return out.join('\n');
+}
+
+export function evaluateTargets(res: RunResults): Target[] {
+  const get = (name: string, server: string) =>
+    res.relay.find((x) => x.name === name && x.server === server)?.result;
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : a / b;
+  const check = (v: number | undefined, ok: (v: number) => boolean) =>
+    v === undefined || Number.isNaN(v) ? undefined : ok(v);
+  const cpu = ratio(
+    get('K=2 fixed', 'switchboard')?.cpuUsPerMsg,
+    get('K=2 fixed', 'bare')?.cpuUsPerMsg,
+  );
+  const sat = ratio(
+    res.saturation.switchboard?.deliveredPerSec,
+    res.saturation.bare?.deliveredPerSec,
+  );
+  const half = ratio(get('K=2 half-sat', 'switchboard')?.p99Ms, get('K=2 half-sat', 'bare')?.p99Ms);
+  const mem = ratio(res.storm.switchboard?.kbPerConn, res.storm.bare?.kbPerConn);
+  const cross = get('K=2 cross-node', 'switchboard×2+redis');
+  const crossCpu = ratio(cross?.cpuUsPerMsg, get('K=2 fixed', 'switchboard')?.cpuUsPerMsg);
+  return [
+    {
+      name: 'K=2 @2000/s CPU/msg ×bare',
+      value: cpu,
+      limit: '<= 1.2',
+      met: check(cpu, (v) => v <= 1.2),
+    },
+    { name: 'saturation ×bare', value: sat, limit: '>= 0.85', met: check(sat, (v) => v >= 0.85) },
+    {
+      name: 'p99 at half saturation ×bare',
+      value: half,
+      limit: '<= 1.2',
+      met: check(half, (v) => v <= 1.2),
+    },
+    {
+      name: 'idle conn memory ×bare',
+      value: mem,
+      limit: '<= 1.5',
+      met: check(mem, (v) => v <= 1.5),
+    },
+    {
+      name: 'cross-node CPU/msg ×single-node',
+      value: crossCpu,
+      limit: '<= 2',
+      met: check(crossCpu, (v) => v <= 2),
+    },
+    {
+      name: 'cross-node p99 ms',
+      value: cross?.p99Ms,
+      limit: '<= 5',
+      met: check(cross?.p99Ms, (v) => v <= 5),
+    },
+    {
+      name: 'cross-node loss %',
+      value: cross ? cross.loss * 100 : undefined,
+      limit: '= 0',
+      met: check(cross?.loss, (v) => v === 0),
+    },
+  ];
+}

@@ -1,0 +1,429 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn] [-- --profile]`
+ *
+ * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
+ * redis-server for the cross-node and churn scenarios), drives them from the load generator in
+ * its own process, prints a table of ratios to the bare relay measured in the same run, and
+ * writes the full results to bench/results/<timestamp>.json. See docs/performance.md.
+ */
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { build } from 'esbuild';
+import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
+import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
+import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
+import {
+  BUILD_DIR,
+  Generator,
+  HAS_TASKSET,
+  ROOT,
+  startBare,
+  startRedis,
+  startSwitchboard,
+  type Proc,
+} from './servers.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profile = args.some((a) => a.startsWith('--profile'));
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const enabled = (s: string) => !only || only.includes(s);
+
+const MODE = quick
+  ? {
+      warmupMs: 300,
+      fixedMs: 2000,
+      reps: 1,
+      drainMs: 2000,
+      satStepMs: 1200,
+      satBisect: 2,
+      stormN: 2000,
+      churnMs: 2500,
+      settleMs: 500,
+    }
+  : {
+      warmupMs: 1000,
+      fixedMs: 5000,
+      reps: 3,
+      drainMs: 3000,
+      satStepMs: 2500,
+      satBisect: 4,
+      stormN: 10_000,
+      churnMs: 6000,
+      settleMs: 1500,
+    };
+const numArg = (name: string) => {
+  const v = args.find((a) => a.startsWith(`--${name}=`));
+  return v === undefined ? undefined : Number(v.slice(name.length + 3));
+};
+/** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
+const FIXED_RATE = numArg('rate') ?? 2000;
+if (numArg('reps') !== undefined) MODE.reps = numArg('reps')!;
+const K2_ROOMS = 50;
+const K10_ROOMS = 10;
+const SAT_P99_MS = 50;
+
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+const started = Date.now();
+
+async function compile(): Promise<void> {
+  await build({
+    entryPoints: [path.join(ROOT, 'bench/generator.ts'), path.join(ROOT, 'bench/bare-relay.ts')],
+    outdir: BUILD_DIR,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+}
+
+async function withServer<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<T>): Promise<T> {
+  const p = await start();
+  try {
+    return await fn(p);
+  } finally {
+    await p.stop();
+  }
+}
+
+const results: RunResults = { relay: [], saturation: {}, storm: {}, churn: [], skipped: [] };
+const SERVERS: [Server, () => Promise<Proc>][] = [
+  ['bare', () => startBare()],
+  ['switchboard', () => startSwitchboard()],
+];
+
+function relayCmd(
+  urls: string[],
+  tag: string,
+  k: number,
+  rooms: number,
+  rate: number,
+  ms: number,
+  pids: number[],
+): RelayCmd {
+  return {
+    kind: 'relay',
+    urls,
+    tag,
+    rooms,
+    k,
+    rate,
+    warmupMs: MODE.warmupMs,
+    durationMs: ms,
+    drainMs: MODE.drainMs,
+    pids,
+  };
+}
+
+function logRelay(name: string, server: string, r: RelayResult): void {
+  log(
+    `${name} ${server}: ${r.deliveredPerSec.toFixed(0)} deliv/s p99 ${r.p99Ms.toFixed(2)} ms loss ${(r.loss * 100).toFixed(2)}% cpu ${r.cpuUsPerMsg.toFixed(2)} µs/msg (user ${((r.serverUserMs.reduce((a, b) => a + b, 0) * 1000) / Math.max(1, r.delivered)).toFixed(2)}) gen ${r.genCpuPct.toFixed(0)}%`,
+  );
+}
+
+/** Highest rate whose p99 stays under SAT_P99_MS with zero loss and the rate actually sent. */
+async function saturate(gen: Generator, p: Proc, server: string) {
+  const steps: RelayResult[] = [];
+  // A failed step is tried once more: on a shared machine one descheduling of the server can
+  // push a short step's p99 over the bound without the load being the cause.
+  const trial = async (rate: number, retry = true): Promise<RelayResult | undefined> => {
+    const r = await gen.run<RelayResult>(
+      relayCmd([p.url], `sat${steps.length}`, 2, K2_ROOMS, Math.round(rate), MODE.satStepMs, [
+        p.pid,
+      ]),
+    );
+    steps.push(r);
+    const pass = r.p99Ms < SAT_P99_MS && r.loss === 0 && r.sentPerSec >= 0.95 * rate;
+    log(
+      `saturation ${server} @${Math.round(rate)}/s: ${pass ? 'pass' : 'fail'} (deliv ${r.deliveredPerSec.toFixed(0)}/s p99 ${r.p99Ms.toFixed(1)} ms loss ${(r.loss * 100).toFixed(2)}% gen ${r.genCpuPct.toFixed(0)}%)`,
+    );
+    return pass ? r : retry ? trial(rate, false) : undefined;
+  };
+  let best: RelayResult | undefined;
+  let lo = 0;
+  let hi = 0;
+  for (let rate = 5000; rate <= 400_000; rate *= 1.6) {
+    const r = await trial(rate);
+    if (!r) {
+      hi = rate;
+      break;
+    }
+    best = r;
+    lo = rate;
+  }
+  for (let i = 0; i < MODE.satBisect && hi > 0; i++) {
+    const mid = (lo + hi) / 2;
+    const r = await trial(mid);
+    if (r) {
+      best = r;
+      lo = mid;
+    } else hi = mid;
+  }
+  return { deliveredPerSec: best?.deliveredPerSec ?? 0, rate: lo, steps };
+}
+
+/** Run `cmd` against both servers, alternating, `reps` times; keep the median run by CPU/msg. */
+async function sideBySide(
+  gen: Generator,
+  procs: Record<Server, Proc>,
+  name: string,
+  reps: number,
+  cmd: (p: Proc) => RelayCmd,
+): Promise<void> {
+  const runs: Record<Server, RelayResult[]> = { bare: [], switchboard: [] };
+  for (let i = 0; i < reps; i++)
+    for (const server of ['bare', 'switchboard'] as const) {
+      const r = await gen.run<RelayResult>(cmd(procs[server]));
+      logRelay(name, server, r);
+      runs[server].push(r);
+    }
+  for (const server of ['bare', 'switchboard'] as const) {
+    const sorted = [...runs[server]].sort((a, b) => a.cpuUsPerMsg - b.cpuUsPerMsg);
+    const result = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    results.relay.push({ name, server, result, reps: runs[server] });
+  }
+}
+
+async function relayScenarios(gen: Generator): Promise<void> {
+  const procs: Record<Server, Proc> = {
+    bare: await startBare(),
+    switchboard: await startSwitchboard(),
+  };
+  try {
+    // A fresh process runs cold (JIT, lazily built structures): load each once before measuring.
+    for (const p of Object.values(procs))
+      await gen.run<RelayResult>(
+        relayCmd([p.url], 'warm', 2, K2_ROOMS, FIXED_RATE * 2, MODE.fixedMs, [p.pid]),
+      );
+    for (const [k, rooms] of [
+      [2, K2_ROOMS],
+      [10, K10_ROOMS],
+    ] as const)
+      if (k === 2 || !only?.includes('k2'))
+        await sideBySide(gen, procs, `K=${k} fixed`, MODE.reps, (p) =>
+          relayCmd([p.url], `fixed${k}`, k, rooms, FIXED_RATE, MODE.fixedMs, [p.pid]),
+        );
+    if (!enabled('saturation')) return;
+    for (const server of ['bare', 'switchboard'] as const)
+      results.saturation[server] = await saturate(gen, procs[server], server);
+    const bareSat = results.saturation.bare;
+    if (!bareSat || bareSat.rate === 0) return;
+    // p99 at half load: both servers at half the bare relay's saturation rate (equal load).
+    const half = Math.round(bareSat.rate / 2);
+    await sideBySide(gen, procs, 'K=2 half-sat', MODE.reps, (p) =>
+      relayCmd([p.url], 'half', 2, K2_ROOMS, half, MODE.fixedMs, [p.pid]),
+    );
+  } finally {
+    for (const p of Object.values(procs)) await p.stop();
+  }
+}
+
+async function stormScenario(gen: Generator): Promise<void> {
+  for (const [server, start] of SERVERS) {
+    await withServer(start, async (p) => {
+      const r = await gen.run<StormResult>({
+        kind: 'storm',
+        url: p.url,
+        tag: 'storm',
+        n: MODE.stormN,
+        concurrency: 100,
+        settleMs: MODE.settleMs,
+        pid: p.pid,
+      });
+      log(`storm ${server}: ${r.connPerSec.toFixed(0)} conn/s, ${r.kbPerConn.toFixed(2)} KiB/conn`);
+      results.storm[server] = r;
+    });
+  }
+}
+
+/** Whether this build has a working redis backend (it is developed on another branch). */
+async function redisWorks(redis: Proc): Promise<boolean> {
+  try {
+    const p = await startSwitchboard({ redisUrl: `redis://127.0.0.1:${redis.port}` });
+    await p.stop();
+    return true;
+  } catch (err) {
+    log(`redis backend unavailable: ${(err as Error).message}`);
+    return false;
+  }
+}
+
+async function redisScenarios(gen: Generator): Promise<void> {
+  const churnOf = (urls: string[], pids: number[]) =>
+    gen.run<ChurnResult>({
+      kind: 'churn',
+      urls,
+      tag: 'churn',
+      rooms: 50,
+      concurrency: 20,
+      durationMs: MODE.churnMs,
+      pids,
+    });
+  if (enabled('churn'))
+    await withServer(
+      () => startBare(),
+      async (p) => {
+        const r = await churnOf([p.url], [p.pid]);
+        log(`churn bare: ${r.opsPerSec.toFixed(0)} join+leave/s`);
+        results.churn.push({ name: 'churn', server: 'bare', result: r });
+      },
+    );
+  if (enabled('cross') && !enabled('relay'))
+    await withServer(
+      () => startSwitchboard(),
+      async (p) => {
+        // The cross-node target compares with single-node Switchboard: measure it in this run too.
+        const r = await gen.run<RelayResult>(
+          relayCmd([p.url], 'fixed2', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid]),
+        );
+        results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
+      },
+    );
+  let redis: Proc;
+  try {
+    redis = await startRedis();
+  } catch (err) {
+    results.skipped.push(`cross-node and churn on Switchboard: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    if (!(await redisWorks(redis))) {
+      results.skipped.push(
+        'cross-node and churn on Switchboard: the redis backend is not in this build',
+      );
+      return;
+    }
+    const redisUrl = `redis://127.0.0.1:${redis.port}`;
+    const a = await startSwitchboard({ redisUrl, name: 'node-a' });
+    const b = await startSwitchboard({ redisUrl, name: 'node-b' });
+    try {
+      const pids = [a.pid, b.pid, redis.pid];
+      if (enabled('cross')) {
+        const r = await gen.run<RelayResult>(
+          relayCmd([a.url, b.url], 'cross', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids),
+        );
+        logRelay('K=2 cross-node', 'switchboard×2+redis', r);
+        results.relay.push({ name: 'K=2 cross-node', server: 'switchboard×2+redis', result: r });
+      }
+      if (enabled('churn')) {
+        const r = await churnOf([a.url, b.url], pids);
+        log(`churn switchboard×2+redis: ${r.opsPerSec.toFixed(0)} join+leave/s`);
+        results.churn.push({ name: 'churn', server: 'switchboard×2+redis', result: r });
+      }
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** --profile: both servers under K=2 load at 4× the fixed rate, with --cpu-prof, one after the other. */
+async function profileRun(gen: Generator): Promise<void> {
+  const dir = path.join(ROOT, 'bench/results/profiles');
+  mkdirSync(dir, { recursive: true });
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  const starts: [Server, () => Promise<Proc>][] = [
+    ['bare', () => startBare(nodeArgs)],
+    ['switchboard', () => startSwitchboard({ nodeArgs })],
+  ];
+  if (args.includes('--profile=cross')) {
+    const redis = await startRedis();
+    const redisUrl = `redis://127.0.0.1:${redis.port}`;
+    const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
+    const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
+    const cmd = relayCmd([a.url, b.url], 'prof', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs * 2, [
+      a.pid,
+      b.pid,
+      redis.pid,
+    ]);
+    logRelay('profile cross-node K=2', 'switchboard×2+redis', await gen.run<RelayResult>(cmd));
+    for (const p of [a, b, redis]) await p.stop();
+    log(`cross-node profiles in ${dir}`);
+    return;
+  }
+  for (const [server, start] of starts)
+    await withServer(start, async (p) => {
+      const cmd = relayCmd([p.url], 'prof', 2, K2_ROOMS, FIXED_RATE * 4, MODE.fixedMs * 2, [p.pid]);
+      logRelay('profile K=2', server, await gen.run<RelayResult>(cmd));
+    });
+  log(`profiles (bare first) in ${dir}; summarize: npx tsx bench/profile-summary.ts <file>`);
+}
+
+async function main(): Promise<void> {
+  try {
+    readFileSync(path.join(ROOT, 'dist/src/cli.js'));
+  } catch {
+    throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+  }
+  await compile();
+  const gen = new Generator();
+  try {
+    if (profile) return await profileRun(gen);
+    if (enabled('relay')) await relayScenarios(gen);
+    if (enabled('storm')) await stormScenario(gen);
+    if (enabled('cross') || enabled('churn')) await redisScenarios(gen);
+  } finally {
+    gen.stop();
+  }
+  const targets = evaluateTargets(results);
+  const machine = {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: os.release(),
+    loadavgAtEnd: os.loadavg(),
+    taskset: HAS_TASKSET,
+  };
+  const payload = {
+    offerBytes: OFFER_BYTES,
+    candidateBytes: CANDIDATE_BYTES,
+    mix: '1 offer : 4 candidates',
+  };
+  process.stdout.write('\n' + printReport(results, targets) + '\n');
+  process.stdout.write(
+    `\nmachine: ${machine.cpus}× ${machine.model}, node ${machine.node}, load ${machine.loadavgAtEnd.map((l) => l.toFixed(1)).join(' ')}; taskset ${HAS_TASKSET ? 'on (servers core 0, generator core 1)' : 'unavailable'}\n`,
+  );
+  const elapsed = (Date.now() - started) / 1000;
+  process.stdout.write(`mode ${quick ? 'quick' : 'full'}, ${elapsed.toFixed(0)} s\n`);
+  const dir = path.join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(
+    dir,
+    `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`,
+  );
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        mode: quick ? 'quick' : 'full',
+        elapsedSec: elapsed,
+        machine,
+        payload,
+        mode_params: MODE,
+        results,
+        targets,
+      },
+      null,
+      2,
+    ),
+  );
+  process.stdout.write(`results: ${path.relative(ROOT, file)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,183 @@
+/**
+ * The processes a benchmark run starts itself on 127.0.0.1: Switchboard from the compiled
+ * dist/, the bare relay, redis-server, and the load generator. Each is pinned to a core with
+ * taskset when it exists, and every one is stopped at exit, whatever happens.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { Command } from './generator.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BUILD_DIR = path.join(ROOT, 'bench/results/build');
+
+export const HAS_TASKSET = spawnSync('taskset', ['-V']).status === 0;
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** Server processes go on core 0, the generator on core 1 (if the machine has two). */
+export const SERVER_CORE = '0';
+export const GENERATOR_CORE = '1';
+
+function pinned(core: string, cmd: string, args: string[]): [string, string[]] {
+  return HAS_TASKSET ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+async function waitForPort(
+  port: number,
+  child: ChildProcess,
+  spawnError: () => Error | undefined,
+  ms = 15_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const err = spawnError();
+    if (err) throw err;
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} did not open within ${ms} ms`);
+}
+
+export interface Proc {
+  name: string;
+  pid: number;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startProc(
+  name: string,
+  cmd: string,
+  args: string[],
+  port: number,
+  env: NodeJS.ProcessEnv,
+  core = SERVER_CORE,
+): Promise<Proc> {
+  const [c, a] = pinned(core, cmd, args);
+  const child = spawn(c, a, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(child);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err)); // e.g. ENOENT: redis-server not installed
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitForPort(port, child, () => spawnError);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+  }
+  return {
+    name,
+    pid: child.pid!,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      children.delete(child);
+    },
+  };
+}
+
+/** Limits high enough that the benchmark never trips them: every drop would count as loss. */
+const HIGH_LIMITS: Record<string, string> = {
+  RATE_LIMIT_CONN_PER_10S: '1000000000',
+  RATE_LIMIT_MESSAGES_PER_10S: '1000000000',
+  RATE_LIMIT_IP_MSGS_PER_10S: '1000000000',
+  RATE_LIMIT_ROOM_MSGS_PER_10S: '1000000000',
+  MAX_CONNECTIONS: '1000000',
+  MAX_CONNECTIONS_PER_IP: '1000000',
+  MAX_ROOMS: '1000000',
+  MAX_PENDING_UPGRADES: '100000',
+  BACKPRESSURE_CLOSE_THRESHOLD_BYTES: '268435456',
+  LOG_LEVEL: 'warn',
+};
+
+export async function startSwitchboard(
+  opts: { redisUrl?: string; nodeArgs?: string[]; name?: string } = {},
+): Promise<Proc> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...HIGH_LIMITS,
+    WS_PORT: String(port),
+    HOST: '127.0.0.1',
+  };
+  if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
+  const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
+  return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
+}
+
+export async function startBare(nodeArgs: string[] = []): Promise<Proc> {
+  const port = await freePort();
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
+  const args = [...nodeArgs, path.join(BUILD_DIR, 'bare-relay.mjs')];
+  return startProc('bare', process.execPath, args, port, env);
+}
+
+export async function startRedis(): Promise<Proc> {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  return startProc('redis', 'redis-server', args, port, process.env);
+}
+
+/** The load generator: one child process on its own core, one command at a time over IPC. */
+export class Generator {
+  private readonly child: ChildProcess;
+  readonly pid: number;
+
+  constructor() {
+    const [c, a] = pinned(GENERATOR_CORE, process.execPath, [
+      path.join(BUILD_DIR, 'generator.mjs'),
+    ]);
+    this.child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(this.child);
+    this.pid = this.child.pid!;
+  }
+
+  run<T>(cmd: Command): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`generator exited (${code})`));
+      this.child.once('exit', onExit);
+      this.child.once('message', (msg: { ok: boolean; result?: T; error?: string }) => {
+        this.child.off('exit', onExit);
+        if (msg.ok) resolve(msg.result as T);
+        else reject(new Error(`generator: ${msg.error}`));
+      });
+      this.child.send(cmd);
+    });
+  }
+
+  stop(): void {
+    this.child.disconnect();
+    children.delete(this.child);
+  }
+}
