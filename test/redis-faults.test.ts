@@ -74,7 +74,7 @@ test('a SIGKILLed node: its members are reaped and their peers told within the b
     const elapsed = Date.now() - killedAt;
     assert.deepEqual(await y.next(1000), gone);
     t.diagnostic(`peer-disconnected ${elapsed} ms after SIGKILL (lease ${LEASE_MS} ms)`);
-    // The bound of docs/redis.md: lease + one lease tick (lease / 3), plus scheduling slack.
+    // The bound of README.md (Running several nodes with Redis): lease + one lease tick (lease / 3), plus scheduling slack.
     assert.ok(elapsed <= LEASE_MS + LEASE_MS / 3 + 1000, `took ${elapsed} ms`);
     assert.deepEqual((await admin.smembers(`room:${r}`)).sort(), [x.id, y.id].sort());
     await expectSilence(x, 2 * LEASE_MS); // reaped once, announced once

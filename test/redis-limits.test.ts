@@ -1,7 +1,7 @@
 /**
  * Distributed limits (SPEC.md §6) on two nodes sharing one real Redis: per-room messages and
  * per-IP connections hold across nodes through the batched counter sync, within the overshoot
- * bound of docs/redis.md, and fall back to local limits when Redis is gone.
+ * bound of README.md (Running several nodes with Redis), and fall back to local limits when Redis is gone.
  * The servers run in this process (so their counters and metrics can be read) with one fixed
  * clock, so the 10 s limit window cannot roll over in the middle of a test.
  */

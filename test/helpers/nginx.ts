@@ -22,7 +22,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The proxy config documented in docs/security.md, with test paths and ports. */
+/** The proxy config documented in README.md (Security), with test paths and ports. */
 export function nginxConfig(
   dir: string,
   upstream: number,
