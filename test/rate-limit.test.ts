@@ -55,3 +55,14 @@ test('WindowCounter: cluster totals add other nodes’ hits; failed syncs are re
   w.applyTotals(windowStart, new Map([['ip', 0]]));
   assert.equal(w.hit('ip', 25_000), true);
 });
+
+test('WindowCounter: keys idle since the last sync are still synced (with 0) to learn other nodes’ counts', () => {
+  const w = new WindowCounter(10, 10_000);
+  w.hit('room', 1000);
+  const first = w.drain(1000);
+  w.applyTotals(first.windowStart, new Map([['room', 1]]));
+  const idle = w.drain(1250);
+  assert.deepEqual([...idle.deltas], [['room', 0]]);
+  w.applyTotals(idle.windowStart, new Map([['room', 10]])); // other nodes used the rest
+  assert.equal(w.hit('room', 1300), false);
+});

@@ -78,6 +78,9 @@ export class WindowCounter {
     this.roll(now);
     const deltas = this.unsynced;
     this.unsynced = new Map();
+    // Keys seen this window but idle since the last sync are reported with 0, so this node
+    // keeps learning what the other nodes admit for them (INCRBY 0 reads the cluster total).
+    for (const key of this.count.keys()) if (!deltas.has(key)) deltas.set(key, 0);
     return { windowStart: this.windowStart, deltas };
   }
 
