@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { connect, expectSilence, type TestClient } from './helpers/server.js';
+import { connect, expectSilence, memberV2, type TestClient } from './helpers/server.js';
 
 const LEASE_MS = 1200;
 let redis: RedisServer;
@@ -41,13 +41,8 @@ after(async () => {
 
 const room = () => `f-${randomUUID().slice(0, 8)}`;
 
-async function member(node: NodeProcess, roomId: string): Promise<TestClient & { id: string }> {
-  const c = await connect(node.url, { roomId, v: 2 });
-  clients.push(c);
-  const welcome = (await c.next(5000)) as { action: string; payload: { peerId: string } };
-  assert.equal(welcome.action, 'welcome', JSON.stringify(welcome));
-  return Object.assign(c, { id: welcome.payload.peerId });
-}
+/** A v2 client, admitted (welcome received). */
+const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);
 
 const joinedMsg = (id: string) => ({
   type: 'control',

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { connect, expectSilence, until, type TestClient } from './helpers/server.js';
+import { connect, expectSilence, until, memberV2, type TestClient } from './helpers/server.js';
 
 const CAPACITY = 20;
 let redis: RedisServer;
@@ -35,13 +35,7 @@ after(async () => {
 const room = () => `r-${randomUUID().slice(0, 8)}`;
 
 /** A v2 client, admitted (welcome received). */
-async function member(node: NodeProcess, roomId: string): Promise<TestClient & { id: string }> {
-  const c = await connect(node.url, { roomId, v: 2 });
-  clients.push(c);
-  const welcome = (await c.next(5000)) as { action: string; payload: { peerId: string } };
-  assert.equal(welcome.action, 'welcome');
-  return Object.assign(c, { id: welcome.payload.peerId });
-}
+const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);
 
 /** A v1 client, admitted (its id read from Redis is not needed). */
 async function v1member(node: NodeProcess, roomId: string): Promise<TestClient> {

@@ -191,3 +191,17 @@ export async function expectSilence(client: TestClient, ms = 200): Promise<void>
 }
 
 export { once };
+
+/** A v2 client admitted to roomId (its welcome received), with its peer id; tracked in `track` for cleanup. */
+export async function memberV2(
+  baseUrl: string,
+  roomId: string,
+  track: TestClient[],
+): Promise<TestClient & { id: string }> {
+  const c = await connect(baseUrl, { roomId, v: 2 });
+  track.push(c);
+  const welcome = (await c.next(5000)) as { action: string; payload: { peerId: string } };
+  if (welcome.action !== 'welcome')
+    throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
+  return Object.assign(c, { id: welcome.payload.peerId });
+}
