@@ -3,7 +3,7 @@
  */
 import { pino } from 'pino';
 import { helpText, loadConfig } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { createLogger } from './logger.js';
 import { startSwitchboard } from './index.js';
 import { createDemoRoute, findExamplesDir } from './server/demo-route.js';
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   try {
     server = await startSwitchboard(config, { logger, extraRoute });
   } catch (err) {
-    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
+    logger.fatal({ err: errorMessage(err) }, 'failed to start');
     return exitAfterFlush(1);
   }
   logger.info(
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
         exitAfterFlush(0);
       },
       (err: unknown) => {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+        logger.error({ err: errorMessage(err) }, 'shutdown failed');
         exitAfterFlush(1);
       },
     );
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       else logger.info('SIGHUP ignored: native TLS is not configured');
     } catch (err) {
       logger.error(
-        { err: err instanceof Error ? err.message : String(err) },
+        { err: errorMessage(err) },
         'TLS reload failed; keeping the current certificate',
       );
     }

@@ -36,3 +36,8 @@ export class CircuitOpenError extends SwitchboardError {
     this.name = 'CircuitOpenError';
   }
 }
+
+/** The message of anything thrown, for a log field (never includes a stack or a token). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

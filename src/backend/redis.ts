@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import { CircuitOpenError } from '../errors.js';
+import { CircuitOpenError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Backend, BackendHandler, Envelope, JoinResult } from './backend.js';
@@ -406,8 +406,4 @@ function isEnvelope(v: unknown): v is Envelope {
     (e.event === undefined || e.event === 'join' || e.event === 'leave') &&
     (e.to === undefined || typeof e.to === 'string')
   );
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

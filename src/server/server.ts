@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Backend, Envelope } from '../backend/backend.js';
 import { Close, type CloseEntry } from '../close-codes.js';
+import { errorMessage } from '../errors.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -631,8 +632,4 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
       },
     );
   });
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
