@@ -22,6 +22,11 @@ process.on('exit', () => {
 export const SERVER_CORE = '0';
 export const GENERATOR_CORE = '1';
 
+// This process (the harness: IPC, JSON, the report) also stays off the servers' core: while a
+// run is measured its threads are nearly idle, but a 2–4 ms GC or compile slice of theirs on
+// core 0 showed up in `perf sched timehist` as a stall of a server's main thread.
+if (HAS_TASKSET) spawnSync('taskset', ['-a', '-p', '-c', GENERATOR_CORE, String(process.pid)]);
+
 function pinned(core: string, cmd: string, args: string[]): [string, string[]] {
   return HAS_TASKSET ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
 }
