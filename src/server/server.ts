@@ -468,7 +468,7 @@ export class SwitchboardServer implements PeerHost {
     }
     this.hub.deliver(room, peer.id, message, raw, to);
     this.metrics.fanoutDuration.observe((performance.now() - start) / 1000);
-    this.metrics.messagesForwarded.inc();
+    this.metrics.messagesForwarded.add();
     if (to === undefined || !room.peers.has(to)) {
       const envelope: Envelope = {
         senderId: peer.id,
