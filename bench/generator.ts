@@ -4,6 +4,7 @@
  * measurements. It reads the servers' CPU and RSS from /proc itself, so the measured window is
  * exactly the window it loads them in. Every phase is bounded in time and count.
  */
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { PHASE_MEASURED, PHASE_WARMUP, mixed, readStamp } from './payloads.js';
@@ -19,6 +20,12 @@ export interface RelayCmd {
   k: number;
   /** Messages sent per second, all senders together (deliveries are k-1 times that). */
   rate: number;
+  /**
+   * Consecutive messages one sender sends in one write (default 1: every message its own
+   * write, round robin over the senders). 5 is one offer and its four candidates, as a
+   * trickle-ICE client sends them.
+   */
+  burst?: number;
   warmupMs: number;
   durationMs: number;
   drainMs: number;
@@ -200,6 +207,7 @@ async function relay(cmd: RelayCmd): Promise<RelayResult> {
 
   const senders = sockets;
   const n = senders.length;
+  const burst = Math.max(1, cmd.burst ?? 1);
   const maxBurst = Math.max(1, Math.ceil(cmd.rate / 200));
   let sent = 0;
   let measuredSent = 0;
@@ -221,10 +229,19 @@ async function relay(cmd: RelayCmd): Promise<RelayResult> {
         gen0 = process.cpuUsage();
       }
       const due = Math.min(maxBurst, Math.floor((cmd.rate * el) / 1000) - sent);
-      for (let i = 0; i < due; i++) {
-        senders[sent % n]!.send(mixed(sent, phase, nowUs()));
-        sent++;
-        if (phase === PHASE_MEASURED) measuredSent++;
+      for (let i = 0; i < due;) {
+        const ws = senders[Math.floor(sent / burst) % n]!;
+        const b = Math.min(burst - (sent % burst), due - i);
+        // ws writes each frame at once; corking its socket (ws has no public cork) makes the
+        // burst one writev. ws corks around each frame itself, and nested corks add up.
+        const socket = b > 1 ? (ws as unknown as { _socket: Socket })._socket : undefined;
+        socket?.cork();
+        for (let j = 0; j < b; j++, i++) {
+          ws.send(mixed(sent, phase, nowUs()));
+          sent++;
+          if (phase === PHASE_MEASURED) measuredSent++;
+        }
+        socket?.uncork();
       }
       setTimeout(tick, 1);
     };

@@ -71,6 +71,13 @@ export function printReport(res: RunResults, targets: Target[]): string {
       ),
     ),
   );
+  const spread = res.relay.filter((x) => (x.reps?.length ?? 0) > 1);
+  if (spread.length) {
+    out.push('');
+    out.push('cpu µs/msg of every repetition (the row above is the median):');
+    for (const x of spread)
+      out.push(`  ${x.name} ${x.server}: ${x.reps!.map((r) => f(r.cpuUsPerMsg, 1)).join(' ')}`);
+  }
   const sb = res.saturation.switchboard;
   const bs = res.saturation.bare;
   if (sb || bs) {

@@ -127,8 +127,7 @@ const HIGH_LIMITS: Record<string, string> = {
 };
 
 export async function startSwitchboard(
-  /** `cli`: another build's dist/src/cli.js, to A/B a change against it in one run. */
-  opts: { redisUrl?: string; nodeArgs?: string[]; name?: string; cli?: string } = {},
+  opts: { redisUrl?: string; nodeArgs?: string[]; name?: string } = {},
 ): Promise<Proc> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -138,7 +137,7 @@ export async function startSwitchboard(
     HOST: '127.0.0.1',
   };
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
-  const args = [...(opts.nodeArgs ?? []), opts.cli ?? path.join(ROOT, 'dist/src/cli.js')];
+  const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }
 

@@ -172,7 +172,7 @@ export class RedisBackend implements Backend {
   }
 
   /**
-   * Fire and forget: auto-pipelining batches every publish of a tick into one write. A directed
+   * Fire and forget: the publishes of one event-loop turn leave in one write. A directed
    * message goes to its target's node channel when the owner is known, else to the room.
    * While the circuit is open nothing is sent: forwarding is local-only.
    */
