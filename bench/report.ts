@@ -74,9 +74,13 @@ export function printReport(res: RunResults, targets: Target[]): string {
   const spread = res.relay.filter((x) => (x.reps?.length ?? 0) > 1);
   if (spread.length) {
     out.push('');
-    out.push('cpu µs/msg of every repetition (the row above is the median):');
+    out.push(
+      'every repetition (above: the run with the median CPU/msg, its p50/p99/p999 the medians of these):',
+    );
     for (const x of spread)
-      out.push(`  ${x.name} ${x.server}: ${x.reps!.map((r) => f(r.cpuUsPerMsg, 1)).join(' ')}`);
+      out.push(
+        `  ${x.name} ${x.server}: cpu µs/msg ${x.reps!.map((r) => f(r.cpuUsPerMsg, 1)).join(' ')}; p99 ms ${x.reps!.map((r) => f(r.p99Ms, 1)).join(' ')}`,
+      );
   }
   const sb = res.saturation.switchboard;
   const bs = res.saturation.bare;
