@@ -106,8 +106,8 @@ function defineScripts(client: Redis | Cluster): Scripts {
  * the publishes of one turn leave in one writev, as auto-pipelining would batch them.
  * ioredis' enableAutoPipelining is not used because, measured at 1,000 publishes/s (ioredis 5.11
  * and 6.0 alike), it keeps each pipeline's objects alive long enough to be promoted: about 2 MB
- * reached the old generation per scavenge, and scavenges took 10–30 ms instead of under 1 ms,
- * which stalled every socket of the node (docs/performance.md, "Cross-node").
+ * reached the old generation per scavenge, and scavenges took 10–30 ms (about 2 ms with this),
+ * which stalled every socket of the node (docs/performance.md, "Profile evidence").
  */
 function coalescePerTurn(client: Redis): () => void {
   let corked: Redis['stream'] | undefined;
