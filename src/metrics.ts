@@ -24,10 +24,9 @@ import {
 export class HotHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  /** Per bucket, not cumulative; the last one is +Inf. */
+  /** Per bucket, not cumulative; the last one is +Inf. Their total is the count. */
   private readonly counts: Float64Array;
   private sum = 0;
-  private count = 0;
 
   constructor(
     readonly name: string,
@@ -45,7 +44,6 @@ export class HotHistogram {
     while (i < b.length && value > b[i]!) i++;
     this.counts[i]!++;
     this.sum += value;
-    this.count++;
   }
 
   /** What prom-client's Registry reads from a metric (its Histogram's get(), minus exemplars). */
@@ -58,26 +56,26 @@ export class HotHistogram {
       acc += this.counts[i]!;
       values.push({ labels: { le }, value: acc, metricName: bucket, exemplar: null });
     });
+    const count = acc + this.counts[this.buckets.length]!;
     values.push(
-      { labels: { le: '+Inf' }, value: this.count, metricName: bucket, exemplar: null },
+      { labels: { le: '+Inf' }, value: count, metricName: bucket, exemplar: null },
       { labels: {}, value: this.sum, metricName: `${this.name}_sum`, exemplar: undefined },
-      { labels: {}, value: this.count, metricName: `${this.name}_count`, exemplar: undefined },
+      { labels: {}, value: count, metricName: `${this.name}_count`, exemplar: undefined },
     );
     return {
       name: this.name,
       help: this.help,
       // prom-client's typings declare the type as an enum its runtime does not export; the registry
       // prints this string.
-      type: 'histogram' as unknown as MetricType,
+      type: this.type as unknown as MetricType,
       values,
-      aggregator: 'sum',
+      aggregator: this.aggregator,
     };
   }
 
   reset(): void {
     this.counts.fill(0);
     this.sum = 0;
-    this.count = 0;
   }
 }
 

@@ -101,9 +101,11 @@ function defineScripts(client: Redis | Cluster): Scripts {
 }
 
 /**
- * Corks the command connection's socket on the first publish of an event-loop turn and uncorks it
- * when the turn's I/O callbacks are done (setImmediate runs right after the poll phase), so all
- * the publishes of one turn leave in one writev, as auto-pipelining would batch them.
+ * Corks the command connection's socket on the first publish or script call of an event-loop
+ * turn and uncorks it when the turn's I/O callbacks are done (setImmediate runs right after the
+ * poll phase), so what one turn issues leaves in one writev, as auto-pipelining would batch it:
+ * the publishes of a busy turn, the lease refresh's one script call per local room, the limit
+ * sync's one call per key.
  * ioredis' enableAutoPipelining is not used because, measured at 1,000 publishes/s (ioredis 5.11
  * and 6.0 alike), it keeps each pipeline's objects alive long enough to be promoted: about 2 MB
  * reached the old generation per scavenge, and scavenges took 10–30 ms (about 2 ms with this),
@@ -124,6 +126,19 @@ function coalescePerTurn(client: Redis): () => void {
   };
 }
 
+/** The scripts, each call first joining the turn's write (`coalescePerTurn`). */
+function coalescedScripts(scripts: Scripts, coalesce: () => void): Scripts {
+  const wrapped = {} as Record<keyof Scripts, (...args: unknown[]) => Promise<unknown>>;
+  for (const [name] of SCRIPTS) {
+    const call = (scripts[name] as (...args: unknown[]) => Promise<unknown>).bind(scripts);
+    wrapped[name] = (...args) => {
+      coalesce();
+      return call(...args);
+    };
+  }
+  return wrapped as unknown as Scripts;
+}
+
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
@@ -137,7 +152,7 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
   return {
     cluster: false,
     commands,
-    scripts: defineScripts(commands),
+    scripts: coalescedScripts(defineScripts(commands), coalesce),
     async connect() {
       await commands.connect();
       await sub.connect();
