@@ -4,7 +4,7 @@
  * for the semantics the Redis backend must match.
  */
 import { randomUUID } from 'node:crypto';
-import type { Backend, BackendHandler, Envelope, JoinResult } from './backend.js';
+import type { Backend, BackendHandler, Envelope, JoinResult, LeaveResult } from './backend.js';
 
 export class MemoryStore {
   readonly rooms = new Map<string, Set<string>>();
@@ -31,18 +31,20 @@ export class MemoryBackend implements Backend {
 
   async join(roomId: string, clientId: string, capacity: number): Promise<JoinResult> {
     let members = this.store.rooms.get(roomId);
-    if (members?.has(clientId)) return { ok: true, members: [...members] };
+    if (members?.has(clientId)) return { ok: true, members: [...members], roomStarted: false };
     if (members && members.size >= capacity) return { ok: false, reason: 'full' };
+    const roomStarted = !members;
     if (!members) this.store.rooms.set(roomId, (members = new Set()));
     members.add(clientId);
-    return { ok: true, members: [...members] };
+    return { ok: true, members: [...members], roomStarted };
   }
 
-  async leave(roomId: string, clientId: string): Promise<void> {
+  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
     const members = this.store.rooms.get(roomId);
-    if (!members) return;
-    members.delete(clientId);
-    if (members.size === 0) this.store.rooms.delete(roomId);
+    if (!members?.delete(clientId)) return { removed: false, roomFinished: false };
+    if (members.size > 0) return { removed: true, roomFinished: false };
+    this.store.rooms.delete(roomId);
+    return { removed: true, roomFinished: true };
   }
 
   async members(roomId: string): Promise<string[]> {

@@ -21,7 +21,8 @@ export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
 
-export type ScriptReply = [number, string[], string[]];
+/** join.lua: ok, members, reaped, started (0→1, for webhooks). */
+export type ScriptReply = [number, string[], string[], number];
 
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
@@ -42,7 +43,7 @@ export interface Scripts {
     owners: string,
     clientId: string,
     ttl: number,
-  ): Promise<number>;
+  ): Promise<[removed: number, remaining: number]>;
   sbLease(
     room: string,
     lease: string,

@@ -17,7 +17,14 @@ import type { Config } from '../config.js';
 import { CircuitOpenError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Backend, BackendHandler, Envelope, JoinResult } from './backend.js';
+import type {
+  Backend,
+  BackendHandler,
+  Envelope,
+  JoinResult,
+  LeaveResult,
+  ReapedMember,
+} from './backend.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { createRedisConnection, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -111,7 +118,7 @@ export class RedisBackend implements Backend {
   // ---- membership ------------------------------------------------------------------------
 
   async join(roomId: string, clientId: string, capacity: number): Promise<JoinResult> {
-    const [ok, flat, reaped] = await this.op('join', () =>
+    const [ok, flat, reaped, started] = await this.op('join', () =>
       this.conn.scripts.sbJoin(
         ...this.keys.roomKeys(roomId),
         clientId,
@@ -122,20 +129,22 @@ export class RedisBackend implements Backend {
         this.reapFlag(),
       ),
     );
-    if (reaped.length > 0) this.onReaped(roomId, reaped);
+    // Reaping emptied the room just before this join refilled it: the old session finished.
+    if (reaped.length > 0) this.onReaped(roomId, reaped, started === 1);
     if (ok !== 1) return { ok: false, reason: 'full' };
-    return { ok: true, members: this.remote.joined(roomId, flat) };
+    return { ok: true, members: this.remote.joined(roomId, flat), roomStarted: started === 1 };
   }
 
-  async leave(roomId: string, clientId: string): Promise<void> {
+  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
     this.remote.left(roomId);
-    await this.op('leave', () =>
+    const [removed, remaining] = await this.op('leave', () =>
       this.conn.scripts.sbLeave(
         ...this.keys.roomKeys(roomId),
         clientId,
         this.config.roomTtlSeconds,
       ),
     );
+    return { removed: removed === 1, roomFinished: removed === 1 && remaining === 0 };
   }
 
   async members(roomId: string): Promise<string[]> {
@@ -270,7 +279,8 @@ export class RedisBackend implements Backend {
         ).then(
           ([added, reaped]) => {
             if (added.length > 0) this.onReregistered(roomId, added);
-            if (reaped.length > 0) this.onReaped(roomId, reaped);
+            // lease.lua re-adds this node's members first, so it never empties the room.
+            if (reaped.length > 0) this.onReaped(roomId, reaped, false);
           },
           () => undefined, // counted by the breaker; the next tick retries
         );
@@ -288,8 +298,13 @@ export class RedisBackend implements Backend {
     for (const id of added) this.publish(roomId, joinEnvelope(id, this.serverId));
   }
 
-  /** Members of a crashed node were removed by this node: tell local and remote peers. */
-  private onReaped(roomId: string, flat: string[]): void {
+  /**
+   * Members of a crashed node were removed by this node: tell local and remote peers, and the
+   * handler (webhooks) — the one place reaping is reported. `roomEmptied`: the script left the
+   * room without members.
+   */
+  private onReaped(roomId: string, flat: string[], roomEmptied: boolean): void {
+    const reported: ReapedMember[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const id = flat[i]!;
       // This node's own member (its lease lapsed while this node was cut off): if it is still
@@ -301,6 +316,16 @@ export class RedisBackend implements Backend {
       this.deliver(roomId, envelope);
       this.publish(roomId, envelope);
       this.logger.info({ roomId, peerId: id, owner: flat[i + 1] }, 'reaped member of dead node');
+      reported.push({ peerId: id, serverId: flat[i + 1]! });
+    }
+    // A room emptied only of this node's own members is re-registered, not finished.
+    const finished = roomEmptied && reported.length === flat.length / 2;
+    if (reported.length > 0 || finished) {
+      try {
+        this.handler?.onMembersReaped?.(roomId, reported, finished);
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err), roomId }, 'reaped handler failed');
+      }
     }
   }
 

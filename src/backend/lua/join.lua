@@ -12,8 +12,9 @@
 -- ARGV[5]  lease, ms
 -- ARGV[6]  '1' when the caller may reap expired leases, else '0'
 --
--- Returns { ok, members, reaped }: ok 1 (joined or already a member) or 0 (full); members is
--- {id1, server1, id2, server2, ...} after the join (empty when full); reaped the same shape.
+-- Returns { ok, members, reaped, started }: ok 1 (joined or already a member) or 0 (full);
+-- members is {id1, server1, id2, server2, ...} after the join (empty when full); reaped the same
+-- shape; started 1 when this join took the room from no member to one (webhooks, SPEC.md §15).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -31,10 +32,13 @@ if ARGV[6] == '1' then
 end
 
 local id = ARGV[1]
+local started = 0
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
-  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return { 0, {}, reaped }
+  local count = redis.call('SCARD', KEYS[1])
+  if count >= tonumber(ARGV[2]) then
+    return { 0, {}, reaped, 0 }
   end
+  if count == 0 then started = 1 end
   redis.call('SADD', KEYS[1], id)
 end
 redis.call('HSET', KEYS[3], id, ARGV[4])
@@ -49,4 +53,4 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   members[#members + 1] = m
   members[#members + 1] = redis.call('HGET', KEYS[3], m) or ''
 end
-return { 1, members, reaped }
+return { 1, members, reaped, started }
