@@ -5,6 +5,7 @@
  * The README's configuration table is checked against SETTINGS by test/config.test.ts.
  */
 import { ConfigError } from './errors.js';
+import { parseSecret } from './webhooks/signer.js';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
@@ -72,6 +73,13 @@ export interface Config {
   logLevel: string;
   logPretty: boolean;
   demo: boolean;
+  webhookUrls: string[];
+  webhookSecret: string | undefined;
+  webhookMaxAttempts: number;
+  webhookTimeoutMs: number;
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  webhookQueueMax: number;
 }
 
 export const DEFAULTS: Config = {
@@ -123,6 +131,13 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   logPretty: false,
   demo: false,
+  webhookUrls: [],
+  webhookSecret: undefined,
+  webhookMaxAttempts: 8,
+  webhookTimeoutMs: 5000,
+  webhookRetryBaseMs: 1000,
+  webhookRetryMaxMs: 60_000,
+  webhookQueueMax: 10_000,
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -347,6 +362,48 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'logPretty', env: 'LOG_PRETTY', kind: bool, doc: 'human-readable logs' },
   { key: 'demo', env: 'DEMO', kind: bool, doc: 'serve the browser demo page at /demo/' },
+  {
+    key: 'webhookUrls',
+    env: 'WEBHOOK_URLS',
+    kind: { type: 'list' },
+    doc: 'comma-separated `http(s)://` URLs receiving the webhook events (SPEC §15)',
+  },
+  {
+    key: 'webhookSecret',
+    env: 'WEBHOOK_SECRET',
+    kind: str,
+    doc: 'Standard Webhooks signing secret `whsec_<base64>` (at least 16 bytes); required with WEBHOOK_URLS',
+  },
+  {
+    key: 'webhookMaxAttempts',
+    env: 'WEBHOOK_MAX_ATTEMPTS',
+    kind: int(1, 100),
+    doc: 'attempts per delivery (timeout, connection error, 408, 429, 5xx are retried)',
+  },
+  {
+    key: 'webhookTimeoutMs',
+    env: 'WEBHOOK_TIMEOUT_MS',
+    kind: int(100, 120_000),
+    doc: 'time allowed for one webhook attempt (answer included)',
+  },
+  {
+    key: 'webhookRetryBaseMs',
+    env: 'WEBHOOK_RETRY_BASE_MS',
+    kind: int(1, 3_600_000),
+    doc: 'backoff before the 2nd attempt; doubles per attempt, full jitter in [½, 1]',
+  },
+  {
+    key: 'webhookRetryMaxMs',
+    env: 'WEBHOOK_RETRY_MAX_MS',
+    kind: int(1, 86_400_000),
+    doc: 'longest backoff between two attempts',
+  },
+  {
+    key: 'webhookQueueMax',
+    env: 'WEBHOOK_QUEUE_MAX',
+    kind: int(1, 10_000_000),
+    doc: 'deliveries queued per URL; past it the oldest are dropped (counted)',
+  },
 ];
 
 /** `WS_PORT` → `--ws-port`. */
@@ -430,7 +487,13 @@ export function loadConfig(
   env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
   argv: readonly string[] = [],
 ): LoadResult {
-  const config: Config = { ...DEFAULTS, redisClusterNodes: [], jwtAlg: [], allowedOrigins: [] };
+  const config: Config = {
+    ...DEFAULTS,
+    redisClusterNodes: [],
+    jwtAlg: [],
+    allowedOrigins: [],
+    webhookUrls: [],
+  };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
     for (const name of [setting.env, ...(setting.aliases ?? [])]) {
@@ -531,9 +594,39 @@ function validate(c: Config): string[] {
         );
     }
   }
+  validateWebhooks(c);
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
   return warnings;
+}
+
+/** SPEC.md §15: http(s) URLs, and a Standard Webhooks secret whenever there is a URL. */
+function validateWebhooks(c: Config): void {
+  for (const url of c.webhookUrls) {
+    let ok: boolean;
+    try {
+      const u = new URL(url);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '';
+    } catch {
+      ok = false;
+    }
+    // Never echo a URL that might carry credentials.
+    if (!ok) throw new ConfigError('WEBHOOK_URLS', '<redacted>', 'http:// or https:// URLs');
+  }
+  if (c.webhookSecret !== undefined && parseSecret(c.webhookSecret) === undefined)
+    throw new ConfigError(
+      'WEBHOOK_SECRET',
+      '<redacted>',
+      'whsec_ followed by the base64 of at least 16 bytes',
+    );
+  if (c.webhookUrls.length > 0 && c.webhookSecret === undefined)
+    throw new ConfigError('WEBHOOK_SECRET', '', 'a whsec_ secret when WEBHOOK_URLS is set');
+  if (c.webhookRetryMaxMs < c.webhookRetryBaseMs)
+    throw new ConfigError(
+      'WEBHOOK_RETRY_MAX_MS',
+      String(c.webhookRetryMaxMs),
+      `at least WEBHOOK_RETRY_BASE_MS (${c.webhookRetryBaseMs})`,
+    );
 }
 
 export function helpText(): string {

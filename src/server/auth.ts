@@ -6,7 +6,11 @@ import type { IncomingMessage } from 'node:http';
 import type { CloseEntry } from '../close-codes.js';
 
 export type AuthResult =
-  | { ok: true; /** ms since epoch, when the token expires */ expiresAt: number | undefined }
+  | {
+      ok: true;
+      /** ms since epoch, when the token expires */ expiresAt: number | undefined;
+      /** The token's `sub` claim, when it is a string. */ subject?: string | undefined;
+    }
   | { ok: false; close: CloseEntry };
 
 export interface Authenticator {

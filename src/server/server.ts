@@ -33,6 +33,7 @@ import { originAllowed } from './origin.js';
 import { Peer, type PeerHost } from './peer.js';
 import { TokenBucket, WindowCounter } from './rate-limit.js';
 import { RoomHub } from './room-hub.js';
+import { Webhooks } from '../webhooks/webhooks.js';
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -46,6 +47,8 @@ export interface ServerOptions {
   now?: () => number;
   /** Extra HTTP routes on the main port (the demo page). */
   extraRoute?: RouteHost['extraRoute'];
+  /** Webhook events (SPEC.md §15); none when absent. */
+  webhooks?: Webhooks | undefined;
 }
 
 const SCHEMA_ERROR_BUF = Buffer.from(SCHEMA_ERROR_REPLY);
@@ -73,6 +76,7 @@ export class SwitchboardServer implements PeerHost {
   readonly metrics: Metrics;
   readonly backend: Backend;
   readonly hub: RoomHub;
+  readonly webhooks: Webhooks;
   readonly backpressureThreshold: number;
   private readonly auth: Authenticator | undefined;
   private readonly now: () => number;
@@ -104,6 +108,7 @@ export class SwitchboardServer implements PeerHost {
     this.now = opts.now ?? Date.now;
     this.backpressureThreshold = config.backpressureCloseThresholdBytes;
     this.hub = new RoomHub(this.backend, this.metrics);
+    this.webhooks = opts.webhooks ?? Webhooks.disabled();
     this.connRate = new WindowCounter(config.rateLimitConnPer10s);
     this.ipMessages = new WindowCounter(config.rateLimitIpMsgsPer10s);
     this.roomMessages = new WindowCounter(config.rateLimitRoomMsgsPer10s);
@@ -165,7 +170,9 @@ export class SwitchboardServer implements PeerHost {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
       localMembers: () => this.hub.localMembers(),
+      onMembersReaped: (roomId, reaped, finished) => this.webhooks.reaped(roomId, reaped, finished),
     });
+    await this.webhooks.start();
     await listenOn(this.httpServer, this.config.wsPort, this.config.host);
     if (this.healthServer)
       await listenOn(this.healthServer, this.config.healthPort ?? 0, this.config.host);
@@ -247,6 +254,7 @@ export class SwitchboardServer implements PeerHost {
     await this.backend
       .close()
       .catch((err: unknown) => this.logger.warn({ err }, 'backend close failed'));
+    await this.webhooks.close(this.config.drainTimeoutMs);
     this.wss.close();
     await withTimeout(httpClosed, 1000);
     this.httpServer.closeAllConnections();
@@ -353,6 +361,7 @@ export class SwitchboardServer implements PeerHost {
           result.close === Close.forbidden ? 'forbidden' : 'unauthorized',
         );
       peer.expiresAt = result.expiresAt;
+      peer.subject = result.subject;
     }
     if (peer.state !== 'pending') return; // closed while authenticating
     const roomId = peer.roomId;
@@ -381,6 +390,7 @@ export class SwitchboardServer implements PeerHost {
     let members: string[];
     try {
       const joined = await this.backend.join(peer.roomId, peer.id, this.config.roomCapacity);
+      this.webhooks.joined(peer.roomId, peer.id, peer.subject, joined);
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
     } catch (err) {
@@ -389,7 +399,10 @@ export class SwitchboardServer implements PeerHost {
     }
     if (peer.state !== 'pending' || this.state !== 'ready') {
       // The client left, or the server began draining, while the join was in flight.
-      this.backend.leave(peer.roomId, peer.id).catch(() => undefined);
+      this.backend
+        .leave(peer.roomId, peer.id)
+        .then((r) => this.webhooks.left(peer.roomId, peer.id, peer.subject, 'close', r))
+        .catch(() => undefined);
       if (peer.state === 'pending') this.refuse(peer, Close.goingAway, 'draining');
       return;
     }
@@ -537,7 +550,8 @@ export class SwitchboardServer implements PeerHost {
       event: 'leave',
     });
     try {
-      await this.backend.leave(peer.roomId, peer.id);
+      const left = await this.backend.leave(peer.roomId, peer.id);
+      this.webhooks.left(peer.roomId, peer.id, peer.subject, cause, left);
     } catch (err) {
       // The node lease expires the entry later (redis backend); nothing else to do here.
       this.logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend leave failed');
