@@ -213,6 +213,38 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(await deliveries(t, 'retry'), 2);
     });
 
+    test('graceful shutdown: peer.left (cause shutdown) and room.finished still arrive', async () => {
+      const prefix = `t${randomUUID().slice(0, 8)}:`;
+      const { receiver, t } = await setup({ redisKeyPrefix: prefix });
+      // With Redis another node delivers what the closing node queued: it gives up the lead.
+      const other =
+        kind === 'redis'
+          ? await startServer({
+              webhookUrls: [receiver.url],
+              webhookSecret: TEST_SECRET,
+              redisUrl: redis.url,
+              redisKeyPrefix: prefix,
+            })
+          : undefined;
+      if (other) servers.push(other);
+      const r = room();
+      const a = await member(t, r);
+      await receiver.waitFor((x) => x.room(r).length >= 2);
+      await t.close();
+      await a.closed;
+      await receiver.waitFor((x) => x.room(r).length >= 4);
+      assert.deepEqual(
+        receiver.room(r).map((d) => [d.type, d.body.data.cause]),
+        [
+          ['room.started', undefined],
+          ['peer.joined', undefined],
+          ['peer.left', 'shutdown'],
+          ['room.finished', undefined],
+        ],
+      );
+      assert.equal(receiver.requests.length, 4);
+    });
+
     test('queue overflow drops the oldest waiting events, counted; the rest arrive', async () => {
       const { receiver, t } = await setup({ webhookQueueMax: 3, webhookTimeoutMs: 30_000 });
       receiver.respond = (d) => (d.attempt === 1 && d.type === 'room.started' ? 'hang' : 204);

@@ -44,6 +44,8 @@ export function retryable(status: number): boolean {
 type Outcome = { ok: true; status: number } | { ok: false; status: number | string };
 
 export class DeliveryWorker {
+  /** What logs name the URL by: its origin (a path or query may carry a token). */
+  private readonly label: string;
   private running: Promise<void> | undefined;
   private stopping = false;
   private readonly stopController = new AbortController();
@@ -58,7 +60,9 @@ export class DeliveryWorker {
     private readonly logger: Logger,
     private readonly counter: Counter<'result'>,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.label = new URL(url).origin;
+  }
 
   start(): void {
     this.running ??= this.loop();
@@ -69,21 +73,22 @@ export class DeliveryWorker {
   }
 
   /**
-   * Stop: with `drainMs` > 0 keep delivering what is queued for up to that long (memory
-   * queue: events are lost with the process), then abort the attempt in flight (its entry
-   * stays queued: with Redis another node delivers it).
+   * Stop within about `drainMs`: a memory queue keeps delivering until it is empty (its
+   * events are lost with the process); then no new attempt starts, the one in flight may
+   * finish, and whatever is left is aborted (its entry stays queued: with Redis another node
+   * delivers it).
    */
   async stop(drainMs: number): Promise<void> {
-    if (drainMs > 0 && this.queue.size !== undefined) {
-      const deadline = this.now() + drainMs;
+    const deadline = this.now() + drainMs;
+    if (this.queue.size !== undefined)
       while ((this.queue.size ?? 0) > 0 && this.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
-    }
     this.stopping = true;
-    this.stopController.abort();
     this.wakeSleep?.();
     await this.queue.close();
+    const abort = setTimeout(() => this.stopController.abort(), Math.max(0, deadline - this.now()));
     await this.running;
+    clearTimeout(abort);
   }
 
   private async loop(): Promise<void> {
@@ -93,7 +98,7 @@ export class DeliveryWorker {
         head = await this.queue.next(IDLE_WAIT_MS);
       } catch (err) {
         // Redis unreachable: wait a little, the queue reconnects by itself.
-        this.logger.debug({ err: errorMessage(err), url: this.url }, 'webhook queue read failed');
+        this.logger.debug({ err: errorMessage(err), url: this.label }, 'webhook queue read failed');
         await this.sleep(500);
         continue;
       }
@@ -141,7 +146,7 @@ export class DeliveryWorker {
 
   private failed(id: string, status: number | string, attempts: number): void {
     this.counter.inc({ result: 'failed' });
-    this.logger.warn({ eventId: id, status, attempts, url: this.url }, 'webhook delivery failed');
+    this.logger.warn({ eventId: id, status, attempts, url: this.label }, 'webhook delivery failed');
   }
 
   private async post(id: string, body: string): Promise<Outcome> {
