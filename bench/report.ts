@@ -1,5 +1,6 @@
 /** The printed table and the target checks of issue 6, from one run's results. */
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
+import type { WebhookLatency } from './webhooks.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -10,6 +11,8 @@ export interface RunResults {
   >;
   storm: Partial<Record<Server, StormResult>>;
   churn: { name: string; server: string; result: ChurnResult }[];
+  /** Event timestamp → arrival at the receiver (bench/webhooks.ts). */
+  webhookLatency: WebhookLatency[];
   skipped: string[];
 }
 
@@ -148,6 +151,21 @@ export function printReport(res: RunResults, targets: Target[]): string {
           f(x.result.cpuUsPerOp, 1),
           String(x.result.failures),
           f(x.result.genCpuPct, 0),
+        ]),
+      ),
+    );
+  }
+  if (res.webhookLatency.length) {
+    out.push('');
+    out.push(
+      table(
+        ['webhook latency', 'events', 'p50 ms', 'p99 ms', 'max ms'],
+        res.webhookLatency.map((l) => [
+          `${l.queue} queue`,
+          String(l.events),
+          f(l.p50Ms, 1),
+          f(l.p99Ms, 1),
+          f(l.maxMs, 1),
         ]),
       ),
     );

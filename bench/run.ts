@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,webhooks] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -23,6 +23,7 @@ import {
   startSwitchboard,
   type Proc,
 } from './servers.js';
+import { webhookScenario } from './webhooks.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -105,7 +106,14 @@ async function withServer<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promis
   }
 }
 
-const results: RunResults = { relay: [], saturation: {}, storm: {}, churn: [], skipped: [] };
+const results: RunResults = {
+  relay: [],
+  saturation: {},
+  storm: {},
+  churn: [],
+  webhookLatency: [],
+  skipped: [],
+};
 const SERVERS: [Server, () => Promise<Proc>][] = [
   ['bare', () => startBare()],
   ['switchboard', () => startSwitchboard()],
@@ -421,6 +429,17 @@ async function main(): Promise<void> {
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
     if (enabled('cross') || enabled('churn')) await redisScenarios(gen);
+    if (enabled('webhooks'))
+      await webhookScenario({
+        gen,
+        churnMs: MODE.churnMs,
+        relayCmd: (urls, tag, pids) =>
+          relayCmd(urls, tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids),
+        log,
+        churn: results.churn,
+        relay: results.relay,
+        latency: results.webhookLatency,
+      });
   } finally {
     gen.stop();
   }

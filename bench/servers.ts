@@ -127,7 +127,12 @@ const HIGH_LIMITS: Record<string, string> = {
 };
 
 export async function startSwitchboard(
-  opts: { redisUrl?: string; nodeArgs?: string[]; name?: string } = {},
+  opts: {
+    redisUrl?: string;
+    nodeArgs?: string[];
+    name?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Proc> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -137,6 +142,7 @@ export async function startSwitchboard(
     HOST: '127.0.0.1',
   };
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
+  Object.assign(env, opts.env);
   const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Counter } from 'prom-client';
 import type { Config } from '../src/config.js';
+import { SECRET, sign } from './helpers/jwt.js';
 import { RedisServer } from './helpers/redis.js';
 import { join, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
 import { TEST_SECRET, WebhookReceiver, type Delivery } from './helpers/webhook-receiver.js';
@@ -61,8 +62,8 @@ for (const kind of ['memory', 'redis'] as const) {
       return { receiver, t };
     }
 
-    async function member(t: TestServer, roomId: string) {
-      const c = await join(t, roomId, { v: 2 });
+    async function member(t: TestServer, roomId: string, query?: string) {
+      const c = await join(t, roomId, { v: 2, query });
       clients.push(c);
       const welcome = (await c.next()) as { payload: { peerId: string } };
       return Object.assign(c, { id: welcome.payload.peerId });
@@ -105,6 +106,37 @@ for (const kind of ['memory', 'redis'] as const) {
       // The receiver records before it answers; the sender counts once the answer is in.
       await until(async () => (await deliveries(t, 'ok')) === 6, 5000, 'ok counted');
       assert.equal(await deliveries(t, 'retry'), 0);
+    });
+
+    test('with auth, peer events carry the token’s sub as subject; an expired token leaves with cause token-expired', async () => {
+      const { receiver, t } = await setup({
+        enableAuth: true,
+        jwtSecret: SECRET,
+        jwtAlg: ['HS256'],
+        jwtClockSkewSeconds: 0,
+      });
+      const r = room();
+      const token = await sign({ sub: 'alice', rooms: [r] }, new TextEncoder().encode(SECRET), {
+        expIn: 2,
+      });
+      const a = await member(t, r, `token=${token}`);
+      await a.closed; // closed by the server when the token expires
+      await receiver.waitFor((x) => x.room(r).length >= 4, 15_000);
+      assert.deepEqual(
+        receiver.room(r).map((d) => d.body.data),
+        [
+          { roomId: r, node: t.server.backend.serverId },
+          { roomId: r, peerId: a.id, subject: 'alice', node: t.server.backend.serverId },
+          {
+            roomId: r,
+            peerId: a.id,
+            cause: 'token-expired',
+            subject: 'alice',
+            node: t.server.backend.serverId,
+          },
+          { roomId: r, node: t.server.backend.serverId },
+        ],
+      );
     });
 
     test('500 then 200: each event retried with the same id and delivered once', async () => {
