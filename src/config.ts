@@ -80,6 +80,7 @@ export interface Config {
   webhookRetryBaseMs: number;
   webhookRetryMaxMs: number;
   webhookQueueMax: number;
+  webhookConcurrency: number;
 }
 
 export const DEFAULTS: Config = {
@@ -138,6 +139,7 @@ export const DEFAULTS: Config = {
   webhookRetryBaseMs: 1000,
   webhookRetryMaxMs: 60_000,
   webhookQueueMax: 10_000,
+  webhookConcurrency: 8,
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -403,6 +405,12 @@ export const SETTINGS: readonly Setting[] = [
     env: 'WEBHOOK_QUEUE_MAX',
     kind: int(1, 10_000_000),
     doc: 'deliveries queued per URL; past it the oldest are dropped (counted)',
+  },
+  {
+    key: 'webhookConcurrency',
+    env: 'WEBHOOK_CONCURRENCY',
+    kind: int(1, 256),
+    doc: "deliveries in flight per URL (of different rooms: one room's events go one at a time, in order)",
   },
 ];
 

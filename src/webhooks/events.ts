@@ -37,6 +37,8 @@ export interface WebhookEvent {
 /** One emitted event, ready to queue: its Standard Webhooks id and its serialized body. */
 export interface QueuedEvent {
   id: string;
+  /** Ordering key: a room's events are delivered one at a time, in order. */
+  key: string;
   body: string;
 }
 
@@ -57,5 +59,6 @@ export function buildEvent(event: WebhookEvent, now: number): QueuedEvent {
   if (subject !== undefined) data.subject = subject;
   data.node = node;
   const timestamp = new Date(now).toISOString();
-  return { id: newEventId(), body: JSON.stringify({ type: event.type, timestamp, data }) };
+  const body = JSON.stringify({ type: event.type, timestamp, data });
+  return { id: newEventId(), key: roomId, body };
 }

@@ -1,14 +1,13 @@
 /**
- * In-process delivery queue (memory backend, or a single node): a bounded FIFO per URL.
- * Entries are lost with the process; SIGTERM drains it for up to DRAIN_TIMEOUT_MS.
+ * In-process delivery queue (memory backend): a bounded FIFO per URL. Entries are lost with
+ * the process; SIGTERM gives it up to DRAIN_TIMEOUT_MS to empty.
  */
 import type { QueuedEvent } from './events.js';
-import type { DeliveryQueue, DropListener, QueueHead } from './queue.js';
+import type { DeliveryQueue, DropListener, QueueEntry } from './queue.js';
 
 export class MemoryDeliveryQueue implements DeliveryQueue {
-  private readonly entries: QueuedEvent[] = [];
-  /** Attempts made on the current head. */
-  private headAttempts = 0;
+  private readonly entries: QueueEntry[] = [];
+  private seq = 0;
   private wake: (() => void) | undefined;
   private closed = false;
 
@@ -23,46 +22,57 @@ export class MemoryDeliveryQueue implements DeliveryQueue {
 
   push(event: QueuedEvent): void {
     if (this.closed) return this.onDropped(1);
-    this.entries.push(event);
-    // The head once attempted (in flight, or waiting for its retry) stays; the bound counts
-    // the entries waiting behind it, and the oldest of those go.
-    const keep = this.headAttempts > 0 ? 1 : 0;
-    const excess = this.entries.length - keep - this.max;
-    if (excess > 0) {
-      this.entries.splice(keep, excess);
-      this.onDropped(excess);
+    this.entries.push({ ref: String(++this.seq), event, attempts: 0 });
+    if (this.entries.length > this.max) this.dropOldest(this.entries.length - this.max);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Entries being attempted (attempts > 0) stay; the oldest others go. */
+  private dropOldest(excess: number): void {
+    let dropped = 0;
+    for (let i = 0; i < this.entries.length && dropped < excess;) {
+      if (this.entries[i]!.attempts > 0) i++;
+      else {
+        this.entries.splice(i, 1);
+        dropped++;
+      }
     }
-    this.wake?.();
+    if (dropped > 0) this.onDropped(dropped);
   }
 
-  async next(waitMs: number): Promise<QueueHead | undefined> {
-    if (this.entries.length === 0 && !this.closed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wake = done;
-      });
-      this.wake = undefined;
-    }
-    const head = this.entries[0];
-    return head && { event: head, attempts: this.headAttempts };
+  async window(limit: number): Promise<QueueEntry[]> {
+    return this.entries.slice(0, limit);
   }
 
-  async attempting(id: string, n: number): Promise<void> {
-    if (this.entries[0]?.id === id) this.headAttempts = n;
+  waitForMore(after: string | undefined, waitMs: number): Promise<void> {
+    const last = this.entries.at(-1)?.ref;
+    if (this.closed || (last !== undefined && last !== after)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.wake = done; // one waiter: the queue's worker
+    });
   }
 
-  async remove(id: string): Promise<void> {
-    if (this.entries[0]?.id !== id) return; // dropped meanwhile
-    this.entries.shift();
-    this.headAttempts = 0;
+  async attempting(ref: string, n: number): Promise<void> {
+    const e = this.entries.find((x) => x.ref === ref);
+    if (e) e.attempts = n;
+  }
+
+  async remove(ref: string): Promise<void> {
+    const i = this.entries.findIndex((x) => x.ref === ref);
+    if (i !== -1) this.entries.splice(i, 1);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wake?.();
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 }

@@ -1,17 +1,19 @@
 /**
  * Delivery queues in Redis (SPEC.md §15: pending deliveries survive the node that queued
- * them). Per URL: a stream of queued events (bounded, the dropped ones counted: push.lua), a leader key naming the one node that delivers for the URL, and the attempt count
- * of the head entry.
+ * them). Per URL: a stream of queued events (bounded, the dropped ones counted: push.lua), a
+ * leader key naming the one node that delivers for the URL, and a hash of the attempt counts
+ * of the entries being attempted.
  *
- * Every node appends (push.lua); one node per URL delivers, in stream order, and removes an
- * entry only once it is delivered or finally failed. The leader extends its lease every
- * NODE_LEASE_MS / 3; when it dies (SIGKILL), its lease runs out and another node takes over
- * within about NODE_LEASE_MS + NODE_LEASE_MS / 3, starting with the entry the dead node was
- * attempting: at least once, the same webhook-id, the attempt count carried on. A node that
- * shuts down gracefully gives the lease up at once.
+ * Every node appends (push.lua); one node per URL delivers (window.lua reads the oldest
+ * entries) and removes an entry only once it is delivered or finally failed. The leader
+ * extends its lease every NODE_LEASE_MS / 3; when it dies (SIGKILL), its lease runs out and
+ * another node takes over within about NODE_LEASE_MS + NODE_LEASE_MS / 3, starting with the
+ * entries the dead node was attempting: at least once, the same webhook-id, the attempt count
+ * carried on. A node that shuts down gracefully gives the lease up at once.
  *
- * Chosen over a consumer group with XAUTOCLAIM because a URL's deliveries are ordered: with
- * one consumer at a time the stream itself is the pending list and nothing needs claiming.
+ * Chosen over a consumer group with XAUTOCLAIM because a room's deliveries are ordered: with
+ * one reader at a time the stream itself is the pending list, the reader knows which rooms
+ * have an entry in flight, and nothing needs claiming.
  *
  * Background traffic: one leader script per URL and node every NODE_LEASE_MS / 3, plus a
  * blocking XREAD that the leader re-issues every 2 s while idle.
@@ -24,24 +26,40 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { retryStrategy } from '../backend/redis-connection.js';
 import type { QueuedEvent } from './events.js';
-import type { DeliveryQueue, DropListener, QueueHead } from './queue.js';
+import type { DeliveryQueue, DropListener, QueueEntry } from './queue.js';
 
 interface WebhookScripts {
-  whPush(queue: string, attempts: string, max: number, id: string, body: string): Promise<number>;
-  whHead(
+  whPush(
+    queue: string,
+    attempts: string,
+    max: number,
+    id: string,
+    key: string,
+    body: string,
+  ): Promise<number>;
+  whWindow(
     queue: string,
     leader: string,
     attempts: string,
     serverId: string,
-  ): Promise<[0] | [1] | [1, string, string, string, number]>;
+    limit: number,
+  ): Promise<(string | number)[]>;
   whLeader(leader: string, serverId: string, leaseMs: number, take: '0' | '1'): Promise<number>;
+  whAttempt(
+    queue: string,
+    attempts: string,
+    entryId: string,
+    n: number,
+    expiryMs: number,
+  ): Promise<number>;
   whRemove(queue: string, attempts: string, entryId: string): Promise<number>;
 }
 
 const SCRIPTS: [keyof WebhookScripts, string, number][] = [
   ['whPush', 'push.lua', 2],
-  ['whHead', 'head.lua', 3],
+  ['whWindow', 'window.lua', 3],
   ['whLeader', 'leader.lua', 1],
+  ['whAttempt', 'attempt.lua', 2],
   ['whRemove', 'remove.lua', 2],
 ];
 
@@ -173,8 +191,6 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   private leader = false;
   private wakeLeader: (() => void) | undefined;
   private readonly writes = new Set<Promise<unknown>>();
-  /** Stream entry id of the head last returned (remove() is by event id). */
-  private head: { eventId: string; entryId: string } | undefined;
   private closed = false;
 
   constructor(
@@ -194,8 +210,9 @@ export class RedisDeliveryQueue implements DeliveryQueue {
 
   push(event: QueuedEvent): void {
     if (this.closed) return this.onDropped(1);
+    const { queue, attempts } = this.keys;
     const write = this.redis.cmd
-      .whPush(this.keys.queue, this.keys.attempts, this.max, event.id, event.body)
+      .whPush(queue, attempts, this.max, event.id, event.key, event.body)
       .then(
         (dropped) => {
           if (dropped > 0) this.onDropped(dropped);
@@ -206,50 +223,55 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     void write.finally(() => this.writes.delete(write));
   }
 
-  async next(waitMs: number): Promise<QueueHead | undefined> {
+  async window(limit: number, waitMs: number): Promise<QueueEntry[] | undefined> {
     if (this.closed) return undefined;
     if (!this.leader) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        function done() {
+        const done = () => {
           clearTimeout(timer);
+          this.wakeLeader = undefined;
           resolve();
-        }
+        };
+        const timer = setTimeout(done, waitMs);
         this.wakeLeader = done;
       });
-      this.wakeLeader = undefined;
       return undefined;
     }
     const { queue, leader, attempts } = this.keys;
-    const reply = await this.redis.cmd.whHead(queue, leader, attempts, this.redis.serverId);
+    const reply = await this.redis.cmd.whWindow(
+      queue,
+      leader,
+      attempts,
+      this.redis.serverId,
+      limit,
+    );
     if (reply[0] === 0) {
       this.leader = false;
       return undefined;
     }
-    if (reply.length === 1) {
-      // Empty: wait for an append (entries newer than 0-0 are all new: handled ones are deleted).
-      await this.reader.xread('BLOCK', waitMs, 'STREAMS', queue, '0-0');
-      return undefined;
-    }
-    const [, entryId, id, body, n] = reply;
-    this.head = { eventId: id, entryId };
-    return { event: { id, body }, attempts: Number(n) };
+    const entries: QueueEntry[] = [];
+    for (let i = 1; i + 4 < reply.length; i += 5)
+      entries.push({
+        ref: String(reply[i]),
+        event: { id: String(reply[i + 1]), key: String(reply[i + 2]), body: String(reply[i + 3]) },
+        attempts: Number(reply[i + 4]),
+      });
+    return entries;
   }
 
-  async attempting(id: string, n: number): Promise<void> {
-    if (this.head?.eventId !== id) return;
-    await this.redis.cmd.set(
-      this.keys.attempts,
-      `${this.head.entryId} ${n}`,
-      'PX',
-      ATTEMPTS_TTL_MS,
-    );
+  /** A blocking read on this queue's own connection: returns on an append after `after`. */
+  async waitForMore(after: string | undefined, waitMs: number): Promise<void> {
+    if (this.closed) return;
+    await this.reader.xread('BLOCK', waitMs, 'STREAMS', this.keys.queue, after ?? '0-0');
   }
 
-  async remove(id: string): Promise<void> {
-    if (this.head?.eventId !== id) return;
-    await this.redis.cmd.whRemove(this.keys.queue, this.keys.attempts, this.head.entryId);
-    this.head = undefined;
+  async attempting(ref: string, n: number): Promise<void> {
+    const { queue, attempts } = this.keys;
+    await this.redis.cmd.whAttempt(queue, attempts, ref, n, ATTEMPTS_TTL_MS);
+  }
+
+  async remove(ref: string): Promise<void> {
+    await this.redis.cmd.whRemove(this.keys.queue, this.keys.attempts, ref);
   }
 
   /** Let the appends in flight land (so no event emitted before shutdown is lost). */

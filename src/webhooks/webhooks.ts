@@ -74,6 +74,7 @@ export class Webhooks {
         maxAttempts: config.webhookMaxAttempts,
         retryBaseMs: config.webhookRetryBaseMs,
         retryMaxMs: config.webhookRetryMaxMs,
+        concurrency: config.webhookConcurrency,
       };
       webhooks.workers.push(
         new DeliveryWorker(url, queue, signer, settings, logger, counter, opts.now),

@@ -4,5 +4,5 @@
 -- KEYS[2]  attempts        P webhook:{URLHASH}:attempts
 -- ARGV[1]  entry id
 redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
