@@ -159,10 +159,11 @@ export function printReport(res: RunResults, targets: Target[]): string {
     out.push('');
     out.push(
       table(
-        ['webhook latency', 'events', 'p50 ms', 'p99 ms', 'max ms'],
+        ['webhook latency', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms'],
         res.webhookLatency.map((l) => [
           `${l.queue} queue`,
           String(l.events),
+          f(l.eventsPerSec, 0),
           f(l.p50Ms, 1),
           f(l.p99Ms, 1),
           f(l.maxMs, 1),

@@ -8,7 +8,8 @@
  *   message; this checks it);
  * - latency from the event's `timestamp` to its arrival at the receiver, with the memory
  *   queue (one node) and the Redis queue (two nodes on one redis-server, the delivering node
- *   reading the stream).
+ *   reading the stream), measured at a steady moderate rate (two churn loops, each waiting
+ *   for its join and leave), not under the flat-out churn, where it measures the backlog.
  * The receiver runs in the harness process (generator core) and answers 204 at once; it does
  * not verify signatures (the tests do, with the `standardwebhooks` package).
  */
@@ -19,6 +20,7 @@ import { Samples } from './stats.js';
 
 export interface WebhookLatency {
   queue: 'memory' | 'redis';
+  eventsPerSec: number;
   events: number;
   p50Ms: number;
   p99Ms: number;
@@ -73,28 +75,44 @@ export async function webhookScenario(d: WebhookBenchDeps): Promise<void> {
   const receiver = new Receiver();
   const url = await receiver.listen();
   const on = { WEBHOOK_URLS: url, WEBHOOK_SECRET: SECRET };
-  const churn = (urls: string[], tag: string, pids: number[]) =>
+  const churn = (urls: string[], tag: string, pids: number[], concurrency = 20) =>
     d.gen.run<ChurnResult>({
       kind: 'churn',
       urls,
       tag,
       rooms: 50,
-      concurrency: 20,
+      concurrency,
       durationMs: d.churnMs,
       pids,
     });
-  /** Wait (bounded) until the receiver has what the servers sent. */
-  const settle = async (expected: number) => {
-    const end = Date.now() + 30_000;
-    while (receiver.count < expected && Date.now() < end)
-      await new Promise((r) => setTimeout(r, 50));
+  /** Wait (bounded) until the receiver has had nothing new for a second: the backlog is gone. */
+  const settle = async () => {
+    const end = Date.now() + 60_000;
+    let last = -1;
+    while (receiver.count !== last && Date.now() < end) {
+      last = receiver.count;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   };
-  const latency = (queue: 'memory' | 'redis') => {
+  const latency = async (queue: 'memory' | 'redis', urls: string[], pids: number[]) => {
+    await settle();
+    receiver.reset();
+    const t0 = Date.now();
+    await churn(urls, `whl-${queue}`, pids, 2);
+    const seconds = (Date.now() - t0) / 1000;
+    await settle();
     const p = receiver.samples.percentiles();
-    const l = { queue, events: receiver.count, p50Ms: p.p50, p99Ms: p.p99, maxMs: p.max };
+    const l = {
+      queue,
+      eventsPerSec: receiver.count / seconds,
+      events: receiver.count,
+      p50Ms: p.p50,
+      p99Ms: p.p99,
+      maxMs: p.max,
+    };
     d.latency.push(l);
     d.log(
-      `webhook latency (${queue} queue): ${l.events} events, p50 ${l.p50Ms.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(1)} ms, max ${l.maxMs.toFixed(1)} ms`,
+      `webhook latency (${queue} queue, ${l.eventsPerSec.toFixed(0)} events/s): p50 ${l.p50Ms.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(1)} ms, max ${l.maxMs.toFixed(1)} ms`,
     );
   };
   try {
@@ -110,10 +128,7 @@ export async function webhookScenario(d: WebhookBenchDeps): Promise<void> {
         const r = await churn([p.url], `whc-${mode}`, [p.pid]);
         d.churn.push({ name: `churn webhooks ${mode}`, server: 'switchboard', result: r });
         d.log(`churn webhooks ${mode}: ${r.cpuUsPerOp.toFixed(1)} µs/op`);
-        if (mode === 'on') {
-          await settle(2 * r.cycles);
-          latency('memory');
-        }
+        if (mode === 'on') await latency('memory', [p.url], [p.pid]);
       } finally {
         await p.stop();
       }
@@ -140,10 +155,7 @@ export async function webhookScenario(d: WebhookBenchDeps): Promise<void> {
             result: r,
           });
           d.log(`churn webhooks ${mode} (2 nodes + redis): ${r.cpuUsPerOp.toFixed(1)} µs/op`);
-          if (mode === 'on') {
-            await settle(2 * r.cycles);
-            latency('redis');
-          }
+          if (mode === 'on') await latency('redis', [a.url, b.url], [a.pid, b.pid, redis.pid]);
         } finally {
           await Promise.all([a.stop(), b.stop()]);
         }
