@@ -27,7 +27,8 @@ before(async () => {
   receiver = await WebhookReceiver.start();
   const env = {
     REDIS_URL: redis.url,
-    NODE_LEASE_MS: '1000',
+    // Long enough that a loaded machine's event-loop stalls are not taken for a dead node.
+    NODE_LEASE_MS: '3000',
     WEBHOOK_URLS: receiver.url,
     WEBHOOK_SECRET: TEST_SECRET,
     WEBHOOK_RETRY_BASE_MS: '50',
@@ -115,7 +116,8 @@ test('a room’s events arrive in the order they happened, across nodes', async 
 });
 
 test('the delivering node SIGKILLed with deliveries pending: the survivor delivers them all, same ids; its reaped members reported once', async () => {
-  const leaderId = await admin.get(leaderKey());
+  let leaderId: string | null = null;
+  await eventually(async () => (leaderId = await admin.get(leaderKey())) !== null, 'a leader');
   const [leader, survivor] = leaderId === a.serverId ? [a, b] : [b, a];
   assert.equal(leaderId, leader.serverId);
   const before = receiver.requests.length;
@@ -136,7 +138,7 @@ test('the delivering node SIGKILLed with deliveries pending: the survivor delive
   receiver.respond = () => 204;
   await leader.kill('SIGKILL');
   // The survivor takes the lead once the dead node's lease runs out, and reaps l1.
-  await receiver.waitFor((x) => x.room(r1).length >= 4 && x.room(r2).length >= 4, 20_000);
+  await receiver.waitFor((x) => x.room(r1).length >= 4 && x.room(r2).length >= 4, 30_000);
   assert.deepEqual(
     receiver.room(r1).map((d) => [d.type, d.body.data.peerId]),
     [
@@ -155,7 +157,7 @@ test('the delivering node SIGKILLed with deliveries pending: the survivor delive
   assert.equal(await admin.get(leaderKey()), survivor.serverId);
 
   await s3.close();
-  await receiver.waitFor((x) => x.room(r2).length >= 6, 20_000);
+  await receiver.waitFor((x) => x.room(r2).length >= 6, 30_000);
   assert.deepEqual(
     receiver.room(r2).map((d) => [d.type, d.body.data.peerId, d.body.data.cause]),
     [
