@@ -59,6 +59,7 @@ async function startPeer(args: { url: string; roomId: string; camera: boolean })
       const dc = pc.createDataChannel('chat', { negotiated: true, id: 0 });
       t.dc = dc;
       dc.onopen = () => (t.dcOpenAt ??= performance.now());
+      dc.onclose = () => t.errors.push('data channel closed');
       dc.onmessage = (e: MessageEvent) => {
         const text = String(e.data);
         t.received.push(text);
@@ -153,7 +154,7 @@ let coturn: Coturn;
 let browser: Browser;
 before(async () => {
   [coturn, browser] = await Promise.all([
-    startCoturn({ secrets: [TURN_SECRET] }),
+    startCoturn({ secrets: [TURN_SECRET], verbose: true }),
     launchChromium(true, LOOPBACK_ICE_ARGS),
   ]);
 });
@@ -259,6 +260,103 @@ describe('with a TURN_SECRET coturn does not know', () => {
           assert.equal(state.everConnected, false);
           assert.equal(state.dcOpened, false);
         }
+      } finally {
+        await closePeers(a, b);
+      }
+    },
+  );
+});
+
+/** Runs in the page: the TURN username this page currently holds. */
+function turnUsername(): string {
+  const t = (window as unknown as { t: PeerState }).t;
+  const entry = t.client.iceServers.find((e) => e.username !== undefined);
+  return entry!.username!;
+}
+
+/** The selected local candidate address, once it differs from `previous` (bounded wait). */
+async function newRelayAddress(p: Peer, previous: string, ms = 20_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const pair = await p.page.evaluate(selectedPair);
+    if (pair.local === 'relay' && pair.localAddress !== previous) return pair.localAddress;
+    if (Date.now() > deadline)
+      throw new Error(`selected pair still ${JSON.stringify(pair)} (was ${previous})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Usernames coturn logged a successful ALLOCATE for (needs coturn's -v). */
+function allocatedUsernames(): string[] {
+  const re = /user <([^>]+)>: incoming packet ALLOCATE processed, success/g;
+  return [...coturn.log().matchAll(re)].map((m) => m[1]!);
+}
+
+describe('credential refresh with a short TURN_TTL_SECONDS', () => {
+  const TTL = 12;
+  let s: DemoServer;
+  before(async () => {
+    s = await startDemoServer({
+      turnUrls: [coturn.url],
+      turnSecret: TURN_SECRET,
+      turnTtlSeconds: TTL,
+    });
+  });
+  after(async () => s?.close());
+
+  test(
+    'a relay-only session outlives its first credential: refreshed, ICE-restarted onto a new allocation',
+    { timeout: 90_000 },
+    async () => {
+      const a = await openPeer(browser, s, 'turn-refresh');
+      const b = await openPeer(browser, s, 'turn-refresh');
+      try {
+        await Promise.all([waitOpen(a), waitOpen(b)]);
+        const first = await a.page.evaluate(turnUsername);
+        const firstExpiry = Number(first.split(':')[0]);
+        const peerId = first.slice(first.indexOf(':') + 1);
+        const firstAddress = (await a.page.evaluate(selectedPair)).localAddress;
+        assert.equal((await a.page.evaluate(selectedPair)).local, 'relay');
+
+        // The server's ice-servers refresh arrives before the credential expires, and the SDK
+        // restarts the relayed connection onto an allocation made with the fresh credential.
+        await a.page.waitForFunction(
+          () => (window as unknown as { t: PeerState }).t.applied.includes('restarted=true'),
+          undefined,
+          { timeout: TTL * 1000 + 5000, polling: 100 },
+        );
+        const refreshed = await a.page.evaluate(turnUsername);
+        assert.ok(Number(refreshed.split(':')[0]) > firstExpiry, 'a later expiry');
+        assert.ok(Date.now() / 1000 < firstExpiry, 'refreshed before the first one expired');
+        const secondAddress = await newRelayAddress(a, firstAddress);
+        assert.ok(allocatedUsernames().includes(refreshed), 'coturn allocated with the refresh');
+
+        // Past the first credential's expiry: the channel is open and carries data both ways.
+        await a.page.waitForFunction((e) => Date.now() / 1000 > e + 1, firstExpiry, {
+          timeout: TTL * 1000,
+          polling: 200,
+        });
+        await roundTrip(a, 'after-expiry-a');
+        await roundTrip(b, 'after-expiry-b');
+
+        // And a restart now (a network change, say) must allocate again: only the refreshed
+        // credential can, the first one has expired (coturn answers it 401).
+        const allocationsBefore = allocatedUsernames().length;
+        await a.page.evaluate(() => (window as unknown as { t: PeerState }).t.pc!.restartIce());
+        await newRelayAddress(a, secondAddress);
+        await roundTrip(a, 'after-restart');
+        const mine = allocatedUsernames()
+          .slice(allocationsBefore)
+          .filter((u) => u.endsWith(`:${peerId}`));
+        assert.ok(mine.length > 0, 'page A allocated again after the expiry');
+        for (const u of mine) assert.ok(Number(u.split(':')[0]) > firstExpiry, u);
+
+        const state = await a.page.evaluate(() => {
+          const t = (window as unknown as { t: PeerState }).t;
+          return { dc: t.dc!.readyState, errors: t.errors };
+        });
+        assert.deepEqual(state, { dc: 'open', errors: [] });
+        assert.deepEqual([...a.pageErrors, ...b.pageErrors], []);
       } finally {
         await closePeers(a, b);
       }

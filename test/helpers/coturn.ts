@@ -27,6 +27,8 @@ export interface CoturnOptions {
   /** Shared secrets (coturn accepts any of them). */
   secrets: string[];
   realm?: string;
+  /** coturn's `-v`: log each session and allocation with its username. */
+  verbose?: boolean;
 }
 
 export interface Coturn {
@@ -41,7 +43,7 @@ export interface Coturn {
   stop(): Promise<void>;
 }
 
-const MAX_LOG_LINES = 5000;
+const MAX_LOG_LINES = 50_000;
 
 export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
   if (!existsSync(TURNSERVER_PATH)) throw new Error(INSTALL_COTURN);
@@ -73,6 +75,7 @@ export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
     String(minPort + 99),
     '--log-file=stdout',
     '--simple-log',
+    ...(opts.verbose ? ['-v'] : []),
     `--pidfile=${path.join(dir, 'turnserver.pid')}`,
     `--db=${path.join(dir, 'turndb')}`,
   ];
