@@ -286,6 +286,17 @@ async function newRelayAddress(p: Peer, previous: string, ms = 20_000): Promise<
   }
 }
 
+/** Poll `get` until it returns a value (bounded: 10 s). */
+async function until<T>(get: () => T | undefined, what: string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Usernames coturn logged a successful ALLOCATE for (needs coturn's -v). */
 function allocatedUsernames(): string[] {
   const re = /user <([^>]+)>: incoming packet ALLOCATE processed, success/g;
@@ -329,7 +340,10 @@ describe('credential refresh with a short TURN_TTL_SECONDS', () => {
         assert.ok(Number(refreshed.split(':')[0]) > firstExpiry, 'a later expiry');
         assert.ok(Date.now() / 1000 < firstExpiry, 'refreshed before the first one expired');
         const secondAddress = await newRelayAddress(a, firstAddress);
-        assert.ok(allocatedUsernames().includes(refreshed), 'coturn allocated with the refresh');
+        await until(
+          () => allocatedUsernames().includes(refreshed) || undefined,
+          'coturn allocating with the refreshed credential',
+        );
 
         // Past the first credential's expiry: the channel is open and carries data both ways.
         await a.page.waitForFunction((e) => Date.now() / 1000 > e + 1, firstExpiry, {
@@ -345,10 +359,13 @@ describe('credential refresh with a short TURN_TTL_SECONDS', () => {
         await a.page.evaluate(() => (window as unknown as { t: PeerState }).t.pc!.restartIce());
         await newRelayAddress(a, secondAddress);
         await roundTrip(a, 'after-restart');
-        const mine = allocatedUsernames()
-          .slice(allocationsBefore)
-          .filter((u) => u.endsWith(`:${peerId}`));
-        assert.ok(mine.length > 0, 'page A allocated again after the expiry');
+        // coturn's log reaches us through a pipe, a moment after the allocation.
+        const mine = await until(() => {
+          const fresh = allocatedUsernames()
+            .slice(allocationsBefore)
+            .filter((u) => u.endsWith(`:${peerId}`));
+          return fresh.length > 0 ? fresh : undefined;
+        }, 'page A allocating again after the expiry');
         for (const u of mine) assert.ok(Number(u.split(':')[0]) > firstExpiry, u);
 
         const state = await a.page.evaluate(() => {
