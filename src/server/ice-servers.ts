@@ -75,7 +75,9 @@ export class IceServers {
     const list: IceServer[] = [];
     if (this.stunUrls.length > 0) list.push({ urls: [...this.stunUrls] });
     if (this.turnUrls.length > 0 && this.secret !== undefined) {
-      const expiresAt = Math.floor(this.now() / 1000) + this.ttlSeconds;
+      // Rounded up: a credential is valid for at least the TTL (a refresh at 90 % of it is
+      // always before the expiry), and less than a second more.
+      const expiresAt = Math.ceil(this.now() / 1000) + this.ttlSeconds;
       const { username, credential } = turnCredential(this.secret, turnUser(user), expiresAt);
       list.push({ urls: [...this.turnUrls], username, credential });
       this.metrics.turnCredentialsIssued.inc({ via });
