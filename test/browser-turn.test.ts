@@ -31,6 +31,8 @@ interface PeerState {
   candidateErrors: { code: number; url: string }[];
   iceStates: string[];
   applied: string[];
+  /** Date.now() when the first restart for fresh credentials was made. */
+  restartedAt: number | undefined;
   errors: string[];
 }
 
@@ -46,6 +48,7 @@ async function startPeer(args: { url: string; roomId: string; camera: boolean })
     candidateErrors: [],
     iceStates: [],
     applied: [],
+    restartedAt: undefined,
     errors: [],
   };
   (window as unknown as { t: PeerState }).t = t;
@@ -83,7 +86,10 @@ async function startPeer(args: { url: string; roomId: string; camera: boolean })
       };
     },
   });
-  mesh.on('ice-servers-applied', (_id, restarted) => t.applied.push(`restarted=${restarted}`));
+  mesh.on('ice-servers-applied', (_id, restarted) => {
+    t.applied.push(`restarted=${restarted}`);
+    if (restarted) t.restartedAt ??= Date.now();
+  });
   mesh.on('error', (_id, err) => t.errors.push(String(err)));
   await client.ready;
 }
@@ -338,7 +344,10 @@ describe('credential refresh with a short TURN_TTL_SECONDS', () => {
         );
         const refreshed = await a.page.evaluate(turnUsername);
         assert.ok(Number(refreshed.split(':')[0]) > firstExpiry, 'a later expiry');
-        assert.ok(Date.now() / 1000 < firstExpiry, 'refreshed before the first one expired');
+        const restartedAt = await a.page.evaluate(
+          () => (window as unknown as { t: PeerState }).t.restartedAt!,
+        );
+        assert.ok(restartedAt < firstExpiry * 1000, 'restarted before the first one expired');
         const secondAddress = await newRelayAddress(a, firstAddress);
         await until(
           () => allocatedUsernames().includes(refreshed) || undefined,
