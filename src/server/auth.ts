@@ -8,8 +8,10 @@ import type { CloseEntry } from '../close-codes.js';
 export type AuthResult =
   | {
       ok: true;
-      /** ms since epoch, when the token expires */ expiresAt: number | undefined;
-      /** The token's `sub` claim, when it is a string. */ subject?: string | undefined;
+      /** ms since epoch, when the token expires */
+      expiresAt: number | undefined;
+      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12). */
+      subject?: string;
     }
   | { ok: false; close: CloseEntry };
 

@@ -22,6 +22,8 @@ import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
 import { Departures } from './departures.js';
 import type { RouteHost } from './http-routes.js';
+import { createIceServersRoute } from './ice-route.js';
+import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
@@ -95,6 +97,7 @@ export class SwitchboardServer {
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
       webhooks: this.webhooks,
+      ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -114,6 +117,7 @@ export class SwitchboardServer {
       isReady: () => this.isReady(),
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
+      iceServers: createIceServersRoute(this.ctx),
     };
     this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
       this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
@@ -135,6 +139,7 @@ export class SwitchboardServer {
     await this.webhooks.start();
     await this.listener.listen();
     this.timers.start();
+    this.ctx.ice.start();
     this.setState('ready');
   }
 
@@ -180,6 +185,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.
