@@ -17,6 +17,7 @@ import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
 import { TokenBucket } from './rate-limit.js';
+import { queryOf } from './request-target.js';
 
 export class Admission {
   /** New rooms whose first admission is in flight, so concurrent joins cannot pass MAX_ROOMS. */
@@ -42,7 +43,7 @@ export class Admission {
     const { ctx } = this;
     const c = ctx.config;
     const ip = clientIp(req, c.trustProxy);
-    const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const params = queryOf(req.url);
     const roomIdParam = params.get('roomId');
     const version = params.get('v') === '2' ? 2 : 1;
     const now = ctx.now();

@@ -22,6 +22,7 @@ import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuthResult, Authenticator } from './auth.js';
+import { queryOf } from './request-target.js';
 
 export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
 /** Defaults with JWKS_URL (JWT_ALG widens or narrows them). */
@@ -143,10 +144,7 @@ export function tokenFromRequest(req: IncomingMessage): string | undefined {
         return entry.slice(SUBPROTOCOL_TOKEN_PREFIX.length);
     }
   }
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  if (q === -1) return undefined;
-  const token = new URLSearchParams(url.slice(q + 1)).get('token');
+  const token = queryOf(req.url).get('token');
   return token === null || token === '' ? undefined : token;
 }
 
