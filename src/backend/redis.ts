@@ -199,18 +199,23 @@ export class RedisBackend implements Backend {
     this.logger.debug({ err: errorMessage(err) }, 'publish failed');
   };
 
+  /** The Redis channel message handler, and its error boundary: a bad payload is dropped. */
   private readonly onMessage = (channel: string, message: string): void => {
     const roomId = this.channels.get(channel);
     if (roomId === undefined) return;
-    let envelope: unknown;
     try {
-      envelope = JSON.parse(message);
-    } catch {
-      return;
+      let envelope: unknown;
+      try {
+        envelope = JSON.parse(message);
+      } catch {
+        return;
+      }
+      if (!isEnvelope(envelope) || envelope.originServerId === this.serverId) return;
+      if (!this.remote.track(roomId, envelope)) return;
+      this.deliver(roomId, envelope);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), roomId }, 'channel message handler failed');
     }
-    if (!isEnvelope(envelope) || envelope.originServerId === this.serverId) return;
-    if (!this.remote.track(roomId, envelope)) return;
-    this.deliver(roomId, envelope);
   };
 
   private deliver(roomId: string, envelope: Envelope): void {

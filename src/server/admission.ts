@@ -38,8 +38,18 @@ export class Admission {
     return false;
   }
 
-  /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
+  /** ws's upgrade callback; its error boundary: a throw costs this socket only. */
   admit(ws: WebSocket, req: http.IncomingMessage): void {
+    try {
+      this.admitSync(ws, req);
+    } catch (err) {
+      this.ctx.faults.report('admission', err);
+      ws.terminate();
+    }
+  }
+
+  /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
+  private admitSync(ws: WebSocket, req: http.IncomingMessage): void {
     const { ctx } = this;
     const c = ctx.config;
     const ip = clientIp(req, c.trustProxy);
@@ -81,7 +91,12 @@ export class Admission {
       return this.refuse(peer, Close.subprotocolRequired, 'subprotocol');
     if (c.requireWss && !isSecure(req, c.trustProxy))
       return this.refuse(peer, Close.wssRequired, 'wss-required');
-    void this.admitAsync(peer, req);
+    this.admitAsync(peer, req).catch((err: unknown) => {
+      this.ctx.faults.report('admission', err, { roomId: peer.roomId });
+      if (peer.state === 'pending') this.refuse(peer, Close.internalError, 'internal-error');
+      else if (peer.state === 'open')
+        this.departures.disconnect(peer, Close.internalError, 'internal-error');
+    });
   }
 
   /** Steps 7–9: authentication, then the atomic join with capacity. */
@@ -162,9 +177,7 @@ export class Admission {
       { peerId: peer.id, roomId: peer.roomId, ip: peer.ip, v: peer.version },
       'peer joined',
     );
-    const pending = peer.pending;
-    peer.pending = undefined;
-    if (pending) for (const f of pending) this.messages.handleFrame(peer, f.data, f.isBinary);
+    this.messages.replayPending(peer);
   }
 
   private refuse(peer: Peer, entry: CloseEntry, reason: string): void {

@@ -23,12 +23,20 @@ export class Departures implements PeerHost {
 
   /** The server ends the connection: leave now, then send the close frame. */
   disconnect(peer: Peer, entry: CloseEntry, cause: string): void {
-    void this.leave(peer, cause, true);
+    this.leaveGuarded(peer, cause);
     peer.close(entry);
   }
 
   /** The socket closed (either side): release its slots, then leave if it was admitted. */
   onClose(peer: Peer, code: number): void {
+    try {
+      this.released(peer, code);
+    } catch (err) {
+      this.ctx.faults.report('close', err, { roomId: peer.roomId });
+    }
+  }
+
+  private released(peer: Peer, code: number): void {
     const { peers, connectionsPerIp } = this.ctx;
     peers.delete(peer);
     const n = (connectionsPerIp.get(peer.ip) ?? 1) - 1;
@@ -39,7 +47,14 @@ export class Departures implements PeerHost {
       peer.pending = undefined;
       return;
     }
-    void this.leave(peer, code === 1006 ? 'error' : 'close', true);
+    this.leaveGuarded(peer, code === 1006 ? 'error' : 'close');
+  }
+
+  /** leave() for callers that do not wait: a failure is reported, never unhandled. */
+  leaveGuarded(peer: Peer, cause: string): void {
+    this.leave(peer, cause, true).catch((err: unknown) =>
+      this.ctx.faults.report('leave', err, { roomId: peer.roomId }),
+    );
   }
 
   /**

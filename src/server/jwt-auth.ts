@@ -19,7 +19,7 @@ import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Close } from '../close-codes.js';
 import type { Config } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuthResult, Authenticator } from './auth.js';
 import { queryOf } from './request-target.js';
@@ -189,7 +189,7 @@ class CachedJwks {
         // Keep serving the keys we have; try again on a later verification.
         this.fetchedAt = Date.now();
         this.logger.warn(
-          { jwks: this.url.origin + this.url.pathname, err: (err as Error).message },
+          { jwks: this.url.origin + this.url.pathname, err: errorMessage(err) },
           'JWKS refresh failed; using cached keys',
         );
       },

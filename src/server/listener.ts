@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
+import type { Faults } from './faults.js';
 import { createRequestHandler, type RouteHost } from './http-routes.js';
 
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -23,6 +24,7 @@ export class Listener {
   constructor(
     private readonly config: Config,
     private readonly metrics: Metrics,
+    private readonly faults: Faults,
     routes: RouteHost,
     onUpgrade: UpgradeHandler,
   ) {
@@ -43,21 +45,40 @@ export class Listener {
               cert: readFileSync(config.tlsCertFile),
               key: readFileSync(config.tlsKeyFile),
             },
-            createRequestHandler(routes, false),
+            this.guardRequests(createRequestHandler(routes, false)),
           )
-        : http.createServer(serverOptions, createRequestHandler(routes, false));
+        : http.createServer(serverOptions, this.guardRequests(createRequestHandler(routes, false)));
     this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
     this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
     this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.handshakeDone(socket);
-      onUpgrade(req, socket, head);
+      try {
+        onUpgrade(req, socket, head);
+      } catch (err) {
+        // Before or after the 101: either way only this socket is lost.
+        this.faults.report('upgrade', err);
+        socket.destroy();
+      }
     });
     this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
       endAndDestroy(socket, `HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`),
     );
     if (config.healthPort !== undefined)
-      this.healthServer = http.createServer(createRequestHandler(routes, true));
+      this.healthServer = http.createServer(this.guardRequests(createRequestHandler(routes, true)));
+  }
+
+  /** The HTTP routes' error boundary: a throw answers 500 (or drops the response), never more. */
+  private guardRequests(handler: http.RequestListener): http.RequestListener {
+    return (req, res) => {
+      try {
+        handler(req, res);
+      } catch (err) {
+        this.faults.report('http-request', err);
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { connection: 'close' }).end();
+      }
+    };
   }
 
   async listen(): Promise<void> {

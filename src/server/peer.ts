@@ -20,6 +20,8 @@ export class Peer {
   alive = true;
   /** Frames received while admission was in progress, processed in order once admitted. */
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
+  /** Bytes held in `pending` (capped in message-path.ts). */
+  pendingBytes = 0;
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
   /**

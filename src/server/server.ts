@@ -21,6 +21,7 @@ import { Admission } from './admission.js';
 import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
 import { Departures } from './departures.js';
+import { Faults } from './faults.js';
 import type { RouteHost } from './http-routes.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
@@ -89,6 +90,7 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      faults: new Faults(opts.logger),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -109,8 +111,13 @@ export class SwitchboardServer {
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
     };
-    this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
-      this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
+    this.listener = new Listener(
+      config,
+      this.metrics,
+      this.ctx.faults,
+      routes,
+      (req, socket, head) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
     );
   }
 
