@@ -42,9 +42,10 @@ async function main(): Promise<void> {
   if (config.demo) {
     const dir = findExamplesDir();
     if (!dir) {
-      logger.fatal('DEMO is set but examples/ is not found next to this installation');
-      destination?.flushSync();
-      process.exit(1);
+      process.stderr.write(
+        'switchboard: DEMO is set but examples/ is not found next to this installation\n',
+      );
+      process.exit(2);
     }
     extraRoute = createDemoRoute(dir);
   }
@@ -53,6 +54,13 @@ async function main(): Promise<void> {
   try {
     server = await startSwitchboard(config, { logger, extraRoute });
   } catch (err) {
+    // A setting found bad only now (a TLS file, a port, an address): one line, exit 2, as at
+    // load time. Anything else (Redis unreachable) is not a setting: logged, exit 1.
+    if (err instanceof ConfigError) {
+      destination?.flushSync();
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: errorMessage(err) }, 'failed to start');
     return exitAfterFlush(1);
   }

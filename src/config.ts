@@ -8,6 +8,7 @@ import { ConfigError } from './errors.js';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
+  | { type: 'closeCode' }
   | { type: 'bool' }
   | { type: 'string'; nonEmpty?: boolean }
   | { type: 'list' }
@@ -27,6 +28,7 @@ export interface Config {
   wsPort: number;
   host: string;
   healthPort: number | undefined;
+  metricsOnMainPort: boolean;
   redisUrl: string | undefined;
   redisClusterNodes: string[];
   redisKeyPrefix: string;
@@ -45,6 +47,7 @@ export interface Config {
   rateLimitSyncMs: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  ipv6PrefixLength: number;
   maxRooms: number;
   maxPendingUpgrades: number;
   handshakeTimeoutMs: number;
@@ -78,6 +81,7 @@ export const DEFAULTS: Config = {
   wsPort: 3002,
   host: '0.0.0.0',
   healthPort: undefined,
+  metricsOnMainPort: true,
   redisUrl: undefined,
   redisClusterNodes: [],
   redisKeyPrefix: '',
@@ -96,6 +100,7 @@ export const DEFAULTS: Config = {
   rateLimitSyncMs: 250,
   maxConnections: 50_000,
   maxConnectionsPerIp: 100,
+  ipv6PrefixLength: 64,
   maxRooms: 50_000,
   maxPendingUpgrades: 1000,
   handshakeTimeoutMs: 10_000,
@@ -130,6 +135,9 @@ const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
   min,
   max,
 });
+/** Longest delay a Node timer takes; a longer one silently becomes 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = (min: number, max: number = MAX_TIMER_MS): Kind => int(min, max);
 const bool: Kind = { type: 'bool' };
 const str: Kind = { type: 'string', nonEmpty: true };
 
@@ -141,6 +149,12 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HEALTH_PORT',
     kind: int(0, 65535),
     doc: 'also serve /healthz /readyz /metrics on this port',
+  },
+  {
+    key: 'metricsOnMainPort',
+    env: 'METRICS_ON_MAIN_PORT',
+    kind: bool,
+    doc: 'serve /metrics on the WebSocket port too (false: only on HEALTH_PORT; 426 there)',
   },
   {
     key: 'redisUrl',
@@ -158,7 +172,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'redisKeyPrefix',
     env: 'REDIS_KEY_PREFIX',
     kind: { type: 'string' },
-    doc: 'prefix for every Redis key and channel (isolates deployments sharing one Redis)',
+    doc: 'prefix for every Redis key and channel (isolates deployments sharing one Redis); no `{` or `}`',
   },
   {
     key: 'nodeLeaseMs',
@@ -177,7 +191,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'heartbeatIntervalMs',
     env: 'HEARTBEAT_INTERVAL_MS',
-    kind: int(10),
+    kind: ms(10),
     doc: 'ping interval; a connection that missed the previous pong is terminated',
   },
   {
@@ -241,6 +255,12 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'concurrent connections per client IP; more closes with 1013 "Too many connections"',
   },
   {
+    key: 'ipv6PrefixLength',
+    env: 'IPV6_PREFIX_LENGTH',
+    kind: int(1, 128),
+    doc: 'per-IP limits count an IPv6 client by this many leading bits of its address (128: the full address)',
+  },
+  {
     key: 'maxRooms',
     env: 'MAX_ROOMS',
     kind: int(1),
@@ -255,7 +275,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'handshakeTimeoutMs',
     env: 'HANDSHAKE_TIMEOUT_MS',
-    kind: int(100),
+    kind: ms(100),
     doc: 'time allowed for the HTTP upgrade request headers',
   },
   {
@@ -264,18 +284,18 @@ export const SETTINGS: readonly Setting[] = [
     kind: int(1),
     doc: 'consecutive Redis failures that open the circuit',
   },
-  { key: 'cbOpenMs', env: 'CB_OPEN_MS', kind: int(1), doc: 'how long the circuit stays open' },
+  { key: 'cbOpenMs', env: 'CB_OPEN_MS', kind: ms(1), doc: 'how long the circuit stays open' },
   {
     key: 'drainTimeoutMs',
     env: 'DRAIN_TIMEOUT_MS',
-    kind: int(0),
+    kind: ms(0),
     doc: 'wait for close handshakes at shutdown',
   },
   {
     key: 'shutdownCloseCode',
     env: 'SHUTDOWN_CLOSE_CODE',
-    kind: int(1000, 4999),
-    doc: 'close code sent to clients at shutdown',
+    kind: { type: 'closeCode' },
+    doc: 'close code sent to clients at shutdown (one a server may send: 1000–1003, 1007–1014, 3000–4999)',
   },
   {
     key: 'requireWss',
@@ -302,7 +322,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'jwksCacheTtl',
     env: 'JWKS_CACHE_TTL',
-    kind: int(0),
+    kind: ms(0),
     doc: 'JWKS cache lifetime, ms',
   },
   {
@@ -360,6 +380,8 @@ function describe(kind: Kind): string {
       return kind.max === Number.MAX_SAFE_INTEGER
         ? `an integer >= ${kind.min}`
         : `an integer from ${kind.min} to ${kind.max}`;
+    case 'closeCode':
+      return 'a close code a server may send: 1000-1003, 1007-1014 or 3000-4999';
     case 'bool':
       return 'true or false';
     case 'string':
@@ -383,6 +405,11 @@ function parseValue(setting: Setting, raw: string): unknown {
       if (!/^-?\d+$/.test(raw.trim())) fail();
       const n = Number(raw.trim());
       if (!Number.isSafeInteger(n) || n < kind.min || n > kind.max) fail();
+      return n;
+    }
+    case 'closeCode': {
+      const n = Number(raw.trim());
+      if (!/^\d+$/.test(raw.trim()) || !isSendableCloseCode(n)) fail();
       return n;
     }
     case 'bool': {
@@ -467,9 +494,24 @@ export function loadConfig(
   return { config, help, warnings: validate(config) };
 }
 
+/**
+ * A code ws lets a server put in a close frame (RFC 6455 §7.4): 1004–1006 and 1015 are reserved
+ * (never sent), 1016–2999 unassigned, 5000+ invalid. ws's close() throws on any of those, so a
+ * bad SHUTDOWN_CLOSE_CODE used to pass validation and throw at SIGTERM instead.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
+}
+
 /** Cross-setting rules. Returns warnings; throws ConfigError for combinations that cannot work. */
 function validate(c: Config): string[] {
   const warnings: string[] = [];
+  // A brace would change which part of a key Redis Cluster hashes (redis-keys.ts).
+  if (/[{}]/.test(c.redisKeyPrefix))
+    throw new ConfigError('REDIS_KEY_PREFIX', c.redisKeyPrefix, 'a prefix without { or }');
   if (c.maxFrameBytes < c.messageMaxBytes)
     throw new ConfigError(
       'MAX_FRAME_BYTES',

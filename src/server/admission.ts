@@ -17,6 +17,7 @@ import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
 import { TokenBucket } from './rate-limit.js';
+import { ipLimitKey } from './ip-key.js';
 import { queryOf } from './request-target.js';
 
 export class Admission {
@@ -53,6 +54,7 @@ export class Admission {
     const { ctx } = this;
     const c = ctx.config;
     const ip = clientIp(req, c.trustProxy);
+    const ipKey = ipLimitKey(ip, c.ipv6PrefixLength);
     const params = queryOf(req.url);
     const roomIdParam = params.get('roomId');
     const version = params.get('v') === '2' ? 2 : 1;
@@ -65,9 +67,10 @@ export class Admission {
       version,
       new TokenBucket(c.rateLimitMessagesPer10s, 10_000, now),
       this.departures,
+      ipKey,
     );
     ctx.peers.add(peer);
-    ctx.connectionsPerIp.set(ip, (ctx.connectionsPerIp.get(ip) ?? 0) + 1);
+    ctx.connectionsPerIp.set(ipKey, (ctx.connectionsPerIp.get(ipKey) ?? 0) + 1);
     ws.on('message', (data, isBinary) => this.messages.onFrame(peer, data as Buffer, isBinary));
     ws.on('pong', () => (peer.alive = true));
     ws.on('error', (err) =>
@@ -77,11 +80,11 @@ export class Admission {
 
     if (ctx.state() !== 'ready') return this.refuse(peer, Close.goingAway, 'draining');
     if (ctx.backend.circuitOpen) return this.refuse(peer, Close.serviceUnavailable, 'circuit-open');
-    if (!ctx.limits.conn.hit(`conn:${ip}`, now))
+    if (!ctx.limits.conn.hit(`conn:${ipKey}`, now))
       return this.refuse(peer, Close.rateLimited, 'rate-limited');
     if (ctx.peers.size > c.maxConnections)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections');
-    if ((ctx.connectionsPerIp.get(ip) ?? 0) > c.maxConnectionsPerIp)
+    if ((ctx.connectionsPerIp.get(ipKey) ?? 0) > c.maxConnectionsPerIp)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections-per-ip');
     if (!isValidRoomId(roomIdParam, c.roomIdMaxLength))
       return this.refuse(peer, Close.invalidRoomId, 'invalid-room-id');
@@ -188,6 +191,7 @@ export class Admission {
     );
     peer.state = 'left';
     peer.pending = undefined;
+    this.departures.release(peer);
     peer.close(entry);
   }
 }

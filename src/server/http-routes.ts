@@ -1,6 +1,7 @@
 /**
  * HTTP endpoints (SPEC.md §8): /healthz, /readyz, /metrics on the WebSocket port (anything else
- * is 426 Upgrade Required), and the same three on HEALTH_PORT (anything else 404 there).
+ * is 426 Upgrade Required; /metrics only while METRICS_ON_MAIN_PORT), and the same three on
+ * HEALTH_PORT (anything else 404 there).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -29,7 +30,11 @@ function text(
   res.end(body);
 }
 
-export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
+/**
+ * @param healthOnly the HEALTH_PORT handler (404 for anything else)
+ * @param metrics whether /metrics is served by this handler
+ */
+export function createRequestHandler(host: RouteHost, healthOnly: boolean, metrics = true) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const q = req.url?.indexOf('?') ?? -1;
     const path = q === -1 ? (req.url ?? '/') : req.url!.slice(0, q);
@@ -44,6 +49,7 @@ export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
           );
           return;
         case '/metrics':
+          if (!metrics) break;
           host.registry.metrics().then(
             (body) => text(res, 200, body, { 'content-type': host.registry.contentType }),
             () => text(res, 500, 'metrics unavailable'),

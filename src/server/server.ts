@@ -20,6 +20,7 @@ import type { Metrics } from '../metrics.js';
 import { Admission } from './admission.js';
 import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
+import { CloseGrace } from './close-grace.js';
 import { Departures } from './departures.js';
 import { Faults } from './faults.js';
 import type { RouteHost } from './http-routes.js';
@@ -30,6 +31,9 @@ import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
 export type { ServerState } from './context.js';
+
+/** How long a backend PING answers /readyz. */
+const READY_CACHE_MS = 1000;
 
 export interface ServerOptions {
   config: Config;
@@ -70,6 +74,7 @@ export class SwitchboardServer {
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
   private closing: Promise<void> | undefined;
+  private pinged: { at: number; up: Promise<boolean> } | undefined;
 
   constructor(opts: ServerOptions) {
     const { config } = opts;
@@ -91,6 +96,7 @@ export class SwitchboardServer {
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
       faults: new Faults(opts.logger),
+      closeGrace: new CloseGrace(),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -165,9 +171,17 @@ export class SwitchboardServer {
     return this.listener.reloadTls();
   }
 
-  private async isReady(): Promise<boolean> {
-    if (this.state !== 'ready' || this.backend.circuitOpen) return false;
-    return this.backend.ping();
+  /**
+   * /readyz: the lifecycle and the circuit are read on every request; the backend's PING
+   * answer is shared for READY_CACHE_MS (and between concurrent requests), so polling the
+   * public port cannot turn into a Redis command per request.
+   */
+  private isReady(): Promise<boolean> {
+    if (this.state !== 'ready' || this.backend.circuitOpen) return Promise.resolve(false);
+    const now = Date.now();
+    if (this.pinged === undefined || now - this.pinged.at >= READY_CACHE_MS)
+      this.pinged = { at: now, up: this.backend.ping().catch(() => false) };
+    return this.pinged.up;
   }
 
   /** Graceful shutdown (SPEC.md §9). Idempotent: every call returns the same promise. */
@@ -179,6 +193,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.closeGrace.drain();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.
@@ -194,6 +209,7 @@ export class SwitchboardServer {
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
     for (const peer of this.ctx.peers) peer.ws.terminate();
+    this.ctx.closeGrace.terminateAll();
 
     this.ctx.auth?.close?.();
     await this.backend
