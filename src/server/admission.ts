@@ -23,6 +23,8 @@ import { queryOf } from './request-target.js';
 export class Admission {
   /** New rooms whose first admission is in flight, so concurrent joins cannot pass MAX_ROOMS. */
   private readonly roomsReserved = new Map<string, number>();
+  /** Admissions between the upgrade and open/refuse (shutdown waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly ctx: ServerContext,
@@ -94,12 +96,24 @@ export class Admission {
       return this.refuse(peer, Close.subprotocolRequired, 'subprotocol');
     if (c.requireWss && !isSecure(req, c.trustProxy))
       return this.refuse(peer, Close.wssRequired, 'wss-required');
-    this.admitAsync(peer, req).catch((err: unknown) => {
-      this.ctx.faults.report('admission', err, { roomId: peer.roomId });
-      if (peer.state === 'pending') this.refuse(peer, Close.internalError, 'internal-error');
-      else if (peer.state === 'open')
-        this.departures.disconnect(peer, Close.internalError, 'internal-error');
-    });
+    const admitting = this.admitAsync(peer, req)
+      .catch((err: unknown) => {
+        this.ctx.faults.report('admission', err, { roomId: peer.roomId });
+        if (peer.state === 'pending') this.refuse(peer, Close.internalError, 'internal-error');
+        else if (peer.state === 'open')
+          this.departures.disconnect(peer, Close.internalError, 'internal-error');
+      })
+      .finally(() => this.inFlight.delete(admitting));
+    this.inFlight.add(admitting);
+  }
+
+  /**
+   * Resolves when every admission in flight has opened or been refused, including undoing a
+   * join that completed after draining began. Shutdown awaits this before closing the backend,
+   * so no late join leaves a member behind in a backend that can no longer remove it.
+   */
+  settled(): Promise<void> {
+    return Promise.allSettled([...this.inFlight]).then(() => undefined);
   }
 
   /** Steps 7–9: authentication, then the atomic join with capacity. */
@@ -151,11 +165,34 @@ export class Admission {
     }
     if (peer.state !== 'pending' || this.ctx.state() !== 'ready') {
       // The client left, or the server began draining, while the join was in flight.
-      backend.leave(peer.roomId, peer.id).catch(() => undefined);
       if (peer.state === 'pending') this.refuse(peer, Close.goingAway, 'draining');
-      return;
+      return this.undoJoin(peer);
+    }
+    if (!this.roomSlotFor(peer.roomId)) {
+      // The room existed when this join began (so it reserved nothing), but its last member
+      // left meanwhile and other rooms took the slots: creating it again would pass MAX_ROOMS.
+      this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+      return this.undoJoin(peer);
     }
     this.open(peer, members);
+  }
+
+  /** Whether opening a peer of roomId keeps the node within MAX_ROOMS. */
+  private roomSlotFor(roomId: string): boolean {
+    const { hub, config } = this.ctx;
+    if (hub.get(roomId) || this.roomsReserved.has(roomId)) return true;
+    return hub.rooms.size + this.roomsReserved.size < config.maxRooms;
+  }
+
+  private async undoJoin(peer: Peer): Promise<void> {
+    try {
+      await this.ctx.backend.leave(peer.roomId, peer.id);
+    } catch (err) {
+      this.ctx.logger.warn(
+        { err: errorMessage(err), roomId: peer.roomId },
+        'backend leave failed; the member expires with its lease',
+      );
+    }
   }
 
   private open(peer: Peer, members: string[]): void {

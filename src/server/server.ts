@@ -73,6 +73,7 @@ export class SwitchboardServer {
   private readonly departures: Departures;
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
+  private readonly admission: Admission;
   private closing: Promise<void> | undefined;
   private pinged: { at: number; up: Promise<boolean> } | undefined;
 
@@ -101,6 +102,7 @@ export class SwitchboardServer {
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
+    this.admission = admission;
     this.timers = new ServerTimers(this.ctx, this.departures);
 
     this.wss = new WebSocketServer({
@@ -208,6 +210,8 @@ export class SwitchboardServer {
     const left = leaving.map((peer) => this.departures.leave(peer, 'shutdown', false));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
+    // Joins still in flight finish (and are undone) while the backend can still remove them.
+    await withTimeout(this.admission.settled(), this.config.drainTimeoutMs);
     for (const peer of this.ctx.peers) peer.ws.terminate();
     this.ctx.closeGrace.terminateAll();
 
