@@ -21,14 +21,10 @@ test('a join in flight at shutdown is undone before the backend closes (real Red
   const redisPid = (redis as unknown as { proc: { pid: number } }).proc.pid;
   try {
     const t = await startServer({ redisUrl: redis.url, drainTimeoutMs: 3000 });
-    const c = await join(t, 'ghost-a'); // a member that leaves normally at shutdown
-    assert.deepEqual(await admin.smembers('room:ghost-a'), [
-      (await admin.smembers('room:ghost-a'))[0],
-    ]);
     // Redis stops answering: the next join is written and waits for its reply.
     process.kill(redisPid, 'SIGSTOP');
     const late = await connect(t.url, { roomId: 'ghost-b' });
-    await until(() => t.server.connectionCount === 2);
+    await until(() => t.server.connectionCount === 1);
     // Redis answers the join once the backend is being closed, or 500 ms into the drain,
     // whichever comes first: either way the reply arrives after draining began.
     const backend = t.server.backend;
@@ -43,8 +39,6 @@ test('a join in flight at shutdown is undone before the backend closes (real Red
     await closing;
     clearTimeout(timer);
     assert.deepEqual(await late.closed, Close.goingAway);
-    assert.deepEqual(await c.closed, Close.goingAway);
-    assert.deepEqual(await admin.smembers('room:ghost-a'), []);
     assert.deepEqual(await admin.smembers('room:ghost-b'), [], 'no ghost left by the late join');
   } finally {
     try {
