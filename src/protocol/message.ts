@@ -31,17 +31,60 @@ export const PEER_DISCONNECTED_V1 = '{"type":"peer-disconnected"}';
  */
 export const MAX_PAYLOAD_DEPTH = 64;
 
-/** True when v nests at most `budget` levels of arrays/objects. Recursion bounded by budget. */
-function nestingWithin(v: unknown, budget: number): boolean {
-  if (v === null || typeof v !== 'object') return true;
-  if (budget === 0) return false;
+/**
+ * The number of object keys in v (all levels), or -1 when v nests deeper than `budget` levels
+ * of arrays/objects. Recursion bounded by budget.
+ */
+function keysWithin(v: unknown, budget: number): number {
+  if (v === null || typeof v !== 'object') return 0;
+  if (budget === 0) return -1;
+  let n = 0;
   if (Array.isArray(v)) {
-    for (const x of v) if (!nestingWithin(x, budget - 1)) return false;
-    return true;
+    for (const x of v) {
+      const k = keysWithin(x, budget - 1);
+      if (k < 0) return -1;
+      n += k;
+    }
+    return n;
   }
-  for (const k in v)
-    if (!nestingWithin((v as Record<string, unknown>)[k], budget - 1)) return false;
-  return true;
+  for (const key in v) {
+    const k = keysWithin((v as Record<string, unknown>)[key], budget - 1);
+    if (k < 0) return -1;
+    n += k + 1;
+  }
+  return n;
+}
+
+/**
+ * The number of object keys written in a JSON text: strings followed (after optional
+ * whitespace) by `:`. Only for text JSON.parse accepted. JSON.parse keeps the last of
+ * duplicate keys while other parsers keep the first, so a text with more keys than its parsed
+ * value (`{"type":"control","type":"offer",…}`) must never be forwarded as is: the receiver
+ * could read another message than the one validated. Jumps from quote to quote with indexOf,
+ * so an SDP costs a few native scans, not a loop over its characters.
+ */
+export function keysInText(text: string): number {
+  let n = 0;
+  let i = 0;
+  for (;;) {
+    const open = text.indexOf('"', i);
+    if (open === -1) return n;
+    let close = text.indexOf('"', open + 1);
+    while (close !== -1 && escaped(text, close)) close = text.indexOf('"', close + 1);
+    if (close === -1) return n;
+    let j = close + 1;
+    let c = text.charCodeAt(j);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++j);
+    if (c === 0x3a) n++;
+    i = j;
+  }
+}
+
+/** Whether the quote at `at` is escaped: preceded by an odd run of backslashes. */
+function escaped(text: string, at: number): boolean {
+  let k = at - 1;
+  while (text.charCodeAt(k) === 0x5c) k--;
+  return (at - 1 - k) % 2 === 1;
 }
 
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -61,6 +104,7 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
   const obj = raw as Record<string, unknown>;
   let to: string | undefined;
   let extra: number; // fields besides the shape's and `to`
+  let nested = 0; // keys inside a control payload
   let message: SignalMessage;
   switch (obj.type) {
     case 'offer':
@@ -94,7 +138,8 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
       const m: SignalMessage = { type: 'control', action: obj.action };
       let known = 2;
       if (Object.hasOwn(obj, 'payload')) {
-        if (!nestingWithin(obj.payload, MAX_PAYLOAD_DEPTH)) return SCHEMA_ERROR;
+        nested = keysWithin(obj.payload, MAX_PAYLOAD_DEPTH);
+        if (nested < 0) return SCHEMA_ERROR;
         m.payload = obj.payload;
         known++;
       }
@@ -109,9 +154,18 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
     if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
     to = obj.to;
   }
-  // `pristine`: the sender's text has exactly the shape's fields (no `to` either), so
-  // re-serializing it would give the same object; it can be forwarded without a JSON.stringify.
-  return { kind: 'ok', message, pristine: extra === 0, to };
+  // `pristine`: the sender's text has exactly the shape's fields (no `to` either) and no key
+  // written twice at any level, so it means exactly the normalized object; it can be forwarded
+  // without a JSON.stringify.
+  const pristine = extra === 0 && keysInText(text) === known(message) + nested;
+  return { kind: 'ok', message, pristine, to };
+}
+
+/** Top-level keys of a normalized message. */
+function known(m: SignalMessage): number {
+  let n = 0;
+  for (const _ in m) n++;
+  return n;
 }
 
 function countExtra(obj: Record<string, unknown>, known: number): number {
