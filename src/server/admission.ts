@@ -18,6 +18,7 @@ import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
 import { TokenBucket } from './rate-limit.js';
 import { ipLimitKey } from './ip-key.js';
+import { SUBPROTOCOL_TOKEN_PREFIX } from './jwt-auth.js';
 import { queryOf } from './request-target.js';
 
 export class Admission {
@@ -32,12 +33,18 @@ export class Admission {
     private readonly departures: Departures,
   ) {}
 
-  /** ws's handleProtocols: the subprotocol to select, or false for none. */
+  /**
+   * ws's handleProtocols: the subprotocol to select, or false for none. SUBPROTOCOL, when
+   * offered, is selected. Otherwise the first entry offered is echoed, even with SUBPROTOCOL set
+   * and not offered: a client (a browser in particular) fails a handshake that selects none of
+   * the protocols it offered, and would see 1006 instead of the 1008 "Subprotocol required"
+   * admission sends right after (SPEC.md §1 step 5). A token carried as a subprotocol entry is
+   * never echoed; a client offering only that gets no protocol selected.
+   */
   selectProtocol(protocols: Set<string>): string | false {
     const required = this.ctx.config.subprotocol;
-    if (required !== undefined) return protocols.has(required) ? required : false;
-    // A token carried as a subprotocol entry is never echoed back as the selected protocol.
-    for (const p of protocols) if (!p.startsWith('access_token.')) return p;
+    if (required !== undefined && protocols.has(required)) return required;
+    for (const p of protocols) if (!p.startsWith(SUBPROTOCOL_TOKEN_PREFIX)) return p;
     return false;
   }
 
