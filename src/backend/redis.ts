@@ -47,6 +47,8 @@ export class RedisBackend implements Backend {
   private everConnected = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private leaseRunning = false;
+  /** A tick came due while the previous one still ran: run it as soon as that one ends. */
+  private leaseDue = false;
   private closed = false;
 
   constructor(
@@ -253,10 +255,21 @@ export class RedisBackend implements Backend {
     return since !== undefined && this.now() - since >= this.config.nodeLeaseMs ? '1' : '0';
   }
 
-  /** Extend this node's leases, re-register lost members, reap expired ones. */
+  /**
+   * Extend this node's leases, re-register lost members, reap expired ones. Ticks never
+   * overlap (at most one runs, at most one waits): a tick that comes due while the previous one
+   * still runs starts the moment it ends, instead of being skipped to the next period. So the
+   * gap between ticks is max(NODE_LEASE_MS / 3, one tick's duration), never twice the period,
+   * and the reaping bound is NODE_LEASE_MS + that gap.
+   */
   private async leaseTick(): Promise<void> {
-    if (this.leaseRunning || !this.handler || this.closed) return;
+    if (!this.handler || this.closed) return;
+    if (this.leaseRunning) {
+      this.leaseDue = true;
+      return;
+    }
     this.leaseRunning = true;
+    this.leaseDue = false;
     try {
       const reap = this.reapFlag();
       const jobs: Promise<void>[] = [];
@@ -284,6 +297,7 @@ export class RedisBackend implements Backend {
       await Promise.all(jobs);
     } finally {
       this.leaseRunning = false;
+      if (this.leaseDue) void this.leaseTick();
     }
   }
 
