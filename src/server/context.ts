@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { Authenticator } from './auth.js';
 import type { CloseGrace } from './close-grace.js';
 import type { Faults } from './faults.js';
+import type { IceServers } from './ice-servers.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
 import type { RoomHub } from './room-hub.js';
@@ -47,6 +48,8 @@ export interface ServerContext {
   readonly closeGrace: CloseGrace;
   /** Where error boundaries report what they caught. */
   readonly faults: Faults;
+  /** ICE servers and TURN credentials (SPEC.md §12). */
+  readonly ice: IceServers;
 }
 
 export function createWindowLimits(config: Config): WindowLimits {

@@ -24,6 +24,8 @@ import { CloseGrace } from './close-grace.js';
 import { Departures } from './departures.js';
 import { Faults } from './faults.js';
 import type { RouteHost } from './http-routes.js';
+import { createIceServersRoute } from './ice-route.js';
+import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
@@ -98,6 +100,7 @@ export class SwitchboardServer {
       limits: createWindowLimits(config),
       faults: new Faults(opts.logger),
       closeGrace: new CloseGrace(),
+      ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -118,6 +121,7 @@ export class SwitchboardServer {
       isReady: () => this.isReady(),
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
+      iceServers: createIceServersRoute(this.ctx),
     };
     this.listener = new Listener(
       config,
@@ -142,6 +146,7 @@ export class SwitchboardServer {
     });
     await this.listener.listen();
     this.timers.start();
+    this.ctx.ice.start();
     this.setState('ready');
   }
 
@@ -196,6 +201,7 @@ export class SwitchboardServer {
     this.setState('draining');
     this.timers.stop();
     this.ctx.closeGrace.drain();
+    this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.
