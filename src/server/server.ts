@@ -7,6 +7,8 @@
  *   departures.ts    every way a peer leaves                              (§2, §6)
  *   timers.ts        heartbeat, token expiry, limit sync                  (§3, §6)
  *   room-hub.ts      the local room index and fanout                      (§5)
+ *   close-grace.ts   server-initiated closes end within a short grace
+ *   faults.ts        error boundaries report here (once per site)
  *
  * Lifecycle: starting → ready → draining → closed, changed only by setState(); graceful
  * shutdown (§9) is `close()`, idempotent.
