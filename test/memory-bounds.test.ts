@@ -1,27 +1,23 @@
 /**
  * Memory bounded per connection at every stage (issue 10 §2): frames held during admission are
- * capped by bytes (RSS of the real server process measured), refused and overloaded sockets are
+ * capped by bytes (RSS measured after a full GC), refused and overloaded sockets are
  * let go promptly and give their connection slots back at once, and per-IP limits count an
  * IPv6 client by its /64.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { after, describe, test } from 'node:test';
-import { WebSocket } from 'ws';
 import { Close } from '../src/close-codes.js';
 import { CLOSE_GRACE_MS } from '../src/server/close-grace.js';
 import { admission } from './helpers/admission.js';
-import { JwksServer, makeKey, sign } from './helpers/jwt.js';
-import { NodeProcess } from './helpers/node-process.js';
+import { GatedJoinBackend } from './helpers/backends.js';
+import { ROOT } from './helpers/process.js';
 import { FrameReader, rawUpgrade } from './helpers/raw-ws.js';
-import {
-  TestClient,
-  connect,
-  join,
-  startServer,
-  until,
-  type TestServer,
-} from './helpers/server.js';
+import { connect, join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
@@ -31,57 +27,79 @@ async function serve(...args: Parameters<typeof startServer>): Promise<TestServe
   return t;
 }
 
-/** Peak and current resident set of a process, in MiB (Linux /proc). */
-function rss(pid: number): { now: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+v8.setFlagsFromString('--expose-gc');
+const fullGc = vm.runInNewContext('gc') as () => void;
+/** A full GC, twice, with a turn between: buffer memory is swept concurrently, after the GC. */
+async function gc(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    fullGc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A client process: opens URL, sends 100 frames of 1 MiB (over MESSAGE_MAX_BYTES, under the
+ * frame cap) and 256 of 60 KiB (under it: 15 MiB), then pings; the pong comes after the server
+ * has read every frame. Exits 0 on the pong, 1 if the connection closes first.
+ */
+const FLOOD_CLIENT = `
+import { WebSocket } from 'ws';
+const ws = new WebSocket(process.env.URL);
+ws.on('open', () => {
+  const big = Buffer.alloc(1024 * 1024 - 64, 0x61);
+  for (let i = 0; i < 100; i++) ws.send(big);
+  const small = Buffer.alloc(60 * 1024, 0x62);
+  for (let i = 0; i < 256; i++) ws.send(small);
+  ws.ping();
+});
+ws.on('pong', () => process.exit(0));
+ws.on('close', () => process.exit(1));
+ws.on('error', () => process.exit(1));
+`;
+
+/** This process's resident set now and its peak, MiB, and its Buffer memory, bytes (Linux). */
+function status(): { now: number; peak: number; buffers: number } {
+  const text = readFileSync('/proc/self/status', 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)![1]);
+  return {
+    now: kb('VmRSS') / 1024,
+    peak: kb('VmHWM') / 1024,
+    buffers: process.memoryUsage().arrayBuffers,
+  };
+}
+
+/** Reset the peak (VmHWM) to the current RSS (Linux: write 5 to clear_refs). */
+function resetPeak(): void {
+  writeFileSync('/proc/self/clear_refs', '5');
 }
 
 describe('frames held while admission is pending', () => {
-  test('are capped by bytes: 115 MiB sent to a pending socket raise the RSS by far less', async () => {
-    const jwks = new JwksServer();
-    const key = await makeKey('RS256', 'k1');
-    const url = await jwks.start();
-    // JWKS_CACHE_TTL=1: the token's kid makes the server refetch the key set at once; that
-    // fetch hangs (5 s timeout), holding this client's admission pending while it sends.
-    const node = await NodeProcess.start({
-      ENABLE_AUTH: 'true',
-      JWKS_URL: url,
-      JWKS_CACHE_TTL: '1',
-      MESSAGE_MAX_BYTES: '65536',
-      MAX_FRAME_BYTES: '1048576',
+  test('are capped by bytes: 115 MiB sent to a pending socket raise the RSS peak by far less', async () => {
+    // The join waits until released: admission stays pending however slow the machine is.
+    const backend = new GatedJoinBackend();
+    backend.hold = true;
+    const t = await serve({ messageMaxBytes: 65536, maxFrameBytes: 1024 * 1024 }, { backend });
+    await gc();
+    const before = status();
+    resetPeak();
+    // The client is another process, so this process's memory is the server's alone.
+    const client = spawn(process.execPath, ['--input-type=module', '-e', FLOOD_CLIENT], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', URL: `${t.url}/?roomId=mem` },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    try {
-      const token = await sign({ rooms: ['*'] }, key.privateKey, {
-        alg: 'RS256',
-        kid: 'k1',
-        expIn: 600,
-      });
-      jwks.mode = 'hang';
-      const before = rss(node.proc.pid!);
-      const c = new TestClient(new WebSocket(`${node.url}/?roomId=mem&token=${token}`));
-      await c.opened;
-      const big = Buffer.alloc(1024 * 1024 - 64, 0x61); // over MESSAGE_MAX_BYTES, under the frame cap
-      for (let i = 0; i < 100; i++) c.ws.send(big);
-      const small = Buffer.alloc(60 * 1024, 0x62); // under MESSAGE_MAX_BYTES: 256 of them = 15 MiB
-      for (let i = 0; i < 256; i++) c.ws.send(small);
-      // The pong comes after the server has read every frame sent before the ping.
-      const pong = new Promise<string>((resolve) => c.ws.once('pong', () => resolve('pong')));
-      c.ws.ping();
-      const outcome = await Promise.race([pong, c.closed.then((cl) => `closed ${cl.code}`)]);
-      assert.equal(outcome, 'pong', 'the server read everything while admission was pending');
-      const after = rss(node.proc.pid!);
-      const grew = after.peak - before.now;
-      console.log(
-        `pending socket: RSS ${before.now.toFixed(0)} MiB before, peak ${after.peak.toFixed(0)} MiB (+${grew.toFixed(0)})`,
-      );
-      assert.ok(grew < 75, `RSS peak grew by ${grew.toFixed(0)} MiB`);
-      c.ws.terminate();
-    } finally {
-      await node.kill();
-      await jwks.stop();
-    }
+    const [code] = (await once(client, 'exit')) as [number | null];
+    assert.equal(code, 0, 'the client sent everything and got the pong');
+    assert.equal(backend.joinsWaiting, 1, 'admission still pending');
+    const peak = status().peak - before.now;
+    await gc();
+    const held = (process.memoryUsage().arrayBuffers - before.buffers) / 2 ** 20;
+    console.log(
+      `pending socket, 115 MiB sent: RSS peak +${peak.toFixed(0)} MiB, buffers held after GC ${held.toFixed(1)} MiB`,
+    );
+    assert.ok(held < 8, `buffers held: ${held.toFixed(1)} MiB`);
+    assert.ok(peak < 75, `RSS peak grew by ${peak.toFixed(0)} MiB`);
+    backend.release();
   });
 });
 
