@@ -17,7 +17,7 @@ import { TestClient } from './helpers/server.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
 const BATCHES = 8;
-const PER_KIND = 400; // request lines, header sets and frame sequences per batch
+const PER_KIND = 300; // request lines, header sets and frame sequences per batch
 const CONCURRENCY = 24;
 const INPUT_TIMEOUT_MS = 3000;
 
