@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { helpText, loadConfig } from './config.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger } from './logger.js';
+import { exitOnFatal } from './process-faults.js';
 import { startSwitchboard } from './index.js';
 import { createDemoRoute, findExamplesDir } from './server/demo-route.js';
 
@@ -108,30 +109,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  // The last line of defence. Every handler that network input reaches has its own error
-  // boundary (src/server/faults.ts), so an exception or rejection that gets here is a bug whose
-  // effect on shared state is unknown. Node's advice holds: do not keep serving in that state.
-  // It is logged once, with its origin and stack top; then the node drains as on SIGTERM
-  // (clients get SHUTDOWN_CLOSE_CODE, memberships are removed) and exits 1 on purpose, so the
-  // supervisor restarts it. A second fault meanwhile is not logged again; a drain that hangs is
-  // cut short after DRAIN_TIMEOUT_MS + 5 s.
-  let faulted = false;
-  const onFatal = (origin: string) => (err: unknown) => {
-    if (faulted) return;
-    faulted = true;
-    logger.fatal(
-      { origin, err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined },
-      'unexpected error; draining and exiting 1',
-    );
-    setTimeout(() => exitAfterFlush(1), config.drainTimeoutMs + 5000).unref();
-    stopping = true;
-    server.close().then(
-      () => exitAfterFlush(1),
-      () => exitAfterFlush(1),
-    );
-  };
-  process.on('uncaughtException', onFatal('uncaughtException'));
-  process.on('unhandledRejection', onFatal('unhandledRejection'));
+  // An exception or rejection no error boundary caught: log once, drain, exit 1 on purpose
+  // (src/process-faults.ts says why).
+  exitOnFatal({
+    logger,
+    server,
+    drainTimeoutMs: config.drainTimeoutMs,
+    exit: exitAfterFlush,
+    onDrain: () => (stopping = true),
+  });
 }
 
 void main();
