@@ -12,13 +12,19 @@ import { startServer, type TestServer } from './helpers/server.js';
 
 let browser: Browser;
 let t: TestServer;
-before(async () => {
-  [browser, t] = await Promise.all([launchChromium(), startServer({ subprotocol: 'sb.v1' })]);
-});
-after(async () => {
-  await browser?.close();
-  await t?.close();
-});
+before(
+  async () => {
+    [browser, t] = await Promise.all([launchChromium(), startServer({ subprotocol: 'sb.v1' })]);
+  },
+  { timeout: 60000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await t?.close();
+  },
+  { timeout: 30000 },
+);
 
 test(
   'Chromium offering other protocols sees 1008 "Subprotocol required"',

@@ -17,7 +17,7 @@ import { runCli, startProcess } from './helpers/process.js';
 import { connect, until } from './helpers/server.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 10_000 });
 
 async function run(env: Record<string, string>) {
   const child = runCli([], env);

@@ -15,7 +15,7 @@ import { JwksServer, makeKey, sign } from './helpers/jwt.js';
 import { connect, join, startServer, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 async function serve(...args: Parameters<typeof startServer>): Promise<TestServer> {
   const t = await startServer(...args);

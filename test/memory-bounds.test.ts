@@ -20,7 +20,7 @@ import { FrameReader, rawUpgrade } from './helpers/raw-ws.js';
 import { connect, join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 async function serve(...args: Parameters<typeof startServer>): Promise<TestServer> {
   const t = await startServer(...args);
   servers.push(t);

@@ -22,16 +22,19 @@ const CONCURRENCY = 24;
 const INPUT_TIMEOUT_MS = 3000;
 
 let node: NodeProcess;
-before(async () => {
-  node = await NodeProcess.start({
-    MESSAGE_MAX_BYTES: '4096',
-    MAX_FRAME_BYTES: '8192',
-    TRUST_PROXY: 'true',
-    ALLOWED_ORIGINS: 'app.example.com',
-    ALLOW_MISSING_ORIGIN: 'true',
-  });
-});
-after(() => node?.kill());
+before(
+  async () => {
+    node = await NodeProcess.start({
+      MESSAGE_MAX_BYTES: '4096',
+      MAX_FRAME_BYTES: '8192',
+      TRUST_PROXY: 'true',
+      ALLOWED_ORIGINS: 'app.example.com',
+      ALLOW_MISSING_ORIGIN: 'true',
+    });
+  },
+  { timeout: 60000 },
+);
+after(() => node?.kill(), { timeout: 30_000 });
 
 // ---- generators -----------------------------------------------------------------------------
 

@@ -14,13 +14,19 @@ import { TEST_CONFIG, startServer, until, type TestServer } from './helpers/serv
 
 let redis: RedisServer;
 const servers: TestServer[] = [];
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  await redis.stop();
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 30000 },
+);
+after(
+  async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await redis.stop();
+  },
+  { timeout: 30000 },
+);
 
 async function pings(): Promise<number> {
   const admin = redis.client();

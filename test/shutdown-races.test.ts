@@ -13,7 +13,7 @@ import { RedisServer } from './helpers/redis.js';
 import { connect, join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 test('a join in flight at shutdown is undone before the backend closes (real Redis)', async () => {
   const redis = await RedisServer.start();
