@@ -13,7 +13,7 @@ async function server(...args: Parameters<typeof startServer>): Promise<TestServ
   servers.push(s);
   return s;
 }
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 async function refusedWith(
   t: TestServer,

@@ -12,10 +12,13 @@ import { sign, signHs } from './helpers/jwt.js';
 import { expectSilence, join, startServer, until, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
-before(async () => {
-  t = await startServer({ enableAuth: true, jwtSecret: 'x'.repeat(32), jwtClockSkewSeconds: 0 });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({ enableAuth: true, jwtSecret: 'x'.repeat(32), jwtClockSkewSeconds: 0 });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 /** Signed with this server's secret (the helper's SECRET is a different one). */
 const tok = (rooms: string[], expIn: number) =>

@@ -31,20 +31,26 @@ describe('JWKS', () => {
   let rs: KeyPair, es: KeyPair, ed: KeyPair;
   let t: TestServer;
 
-  before(async () => {
-    [rs, es, ed] = await Promise.all([
-      makeKey('RS256', 'rs-1'),
-      makeKey('ES256', 'es-1'),
-      makeKey('EdDSA', 'ed-1'),
-    ]);
-    jwks.keys = [rs.jwk, es.jwk, ed.jwk];
-    const url = await jwks.start();
-    t = await startServer({ enableAuth: true, jwksUrl: url, jwksCacheTtl: TTL });
-  });
-  after(async () => {
-    await t.close();
-    await jwks.stop().catch(() => undefined);
-  });
+  before(
+    async () => {
+      [rs, es, ed] = await Promise.all([
+        makeKey('RS256', 'rs-1'),
+        makeKey('ES256', 'es-1'),
+        makeKey('EdDSA', 'ed-1'),
+      ]);
+      jwks.keys = [rs.jwk, es.jwk, ed.jwk];
+      const url = await jwks.start();
+      t = await startServer({ enableAuth: true, jwksUrl: url, jwksCacheTtl: TTL });
+    },
+    { timeout: 30_000 },
+  );
+  after(
+    async () => {
+      await t.close();
+      await jwks.stop().catch(() => undefined);
+    },
+    { timeout: 30_000 },
+  );
 
   test('RS256, ES256 and EdDSA tokens are admitted; the key set is fetched once', async () => {
     await until(() => jwks.fetches === 1, 3000, 'warm-up fetch at start');

@@ -17,16 +17,19 @@ import { rawUpgrade } from './helpers/raw-ws.js';
 const ROOMS = { rooms: ['lobby', 'game-*'] };
 
 let t: TestServer;
-before(async () => {
-  t = await startServer({
-    enableAuth: true,
-    jwtSecret: SECRET,
-    jwtIssuer: 'https://issuer.test',
-    jwtAudience: 'switchboard',
-    jwtClockSkewSeconds: 30,
-  });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({
+      enableAuth: true,
+      jwtSecret: SECRET,
+      jwtIssuer: 'https://issuer.test',
+      jwtAudience: 'switchboard',
+      jwtClockSkewSeconds: 30,
+    });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 const good = (claims: JWTPayload = ROOMS, extra = {}) =>
   signHs(claims, { iss: 'https://issuer.test', aud: 'switchboard', ...extra });

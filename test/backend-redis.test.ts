@@ -11,10 +11,13 @@ import { RedisServer } from './helpers/redis.js';
 import { TEST_CONFIG, until } from './helpers/server.js';
 
 let redis: RedisServer;
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(() => redis.stop());
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 30_000 },
+);
+after(() => redis?.stop(), { timeout: 30_000 });
 
 backendContract('redis', async (count) => {
   // A key prefix per test: tests share the redis-server, never each other's keys.

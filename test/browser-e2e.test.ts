@@ -23,13 +23,22 @@ import type { TestServer } from './helpers/server.js';
 
 let browser: Browser;
 let s: TestServer & { httpUrl: string };
-before(async () => {
-  [browser, s] = await Promise.all([launchChromium(), startDemoServer()]);
-});
-after(async () => {
-  await browser?.close();
-  await s?.close();
-});
+// One at a time, each assigned as soon as it exists, so that when one fails (chromium not
+// installed: one line, at once) `after` still closes the other and the file ends.
+before(
+  async () => {
+    browser = await launchChromium();
+    s = await startDemoServer();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await s?.close();
+  },
+  { timeout: 30_000 },
+);
 
 async function forwarded(): Promise<number> {
   const metric = await s.server.metrics.registry

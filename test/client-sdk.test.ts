@@ -21,10 +21,13 @@ import { join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers = new Set<TestServer>();
 const clients = new Set<SignalingClient>();
-after(async () => {
-  for (const c of clients) c.close();
-  await Promise.all([...servers].map((s) => s.close()));
-});
+after(
+  async () => {
+    for (const c of clients) c.close();
+    await Promise.all([...servers].map((s) => s.close()));
+  },
+  { timeout: 30_000 },
+);
 
 async function server(overrides: Parameters<typeof startServer>[0] = {}, opts = {}) {
   const s = await startServer(overrides, opts);

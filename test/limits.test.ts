@@ -9,7 +9,7 @@ import { kernelBufferBound } from './helpers/socket-buffers.js';
 import { join, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 async function drops(t: TestServer, limit: string): Promise<number> {
   const m = await t.server.metrics.rateLimitDrops.get();

@@ -9,10 +9,13 @@ import { join, startServer, until, type TestClient, type TestServer } from './he
 
 let t: TestServer;
 let room = 0;
-before(async () => {
-  t = await startServer({ messageMaxBytes: 1024, maxFrameBytes: 4096 });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({ messageMaxBytes: 1024, maxFrameBytes: 4096 });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 /** Two admitted peers in a fresh room. */
 async function pair(): Promise<[TestClient, TestClient, string]> {

@@ -27,26 +27,32 @@ let a: TestServer;
 let b: TestServer;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  const config = {
-    redisUrl: redis.url,
-    rateLimitRoomMsgsPer10s: ROOM_LIMIT,
-    rateLimitConnPer10s: CONN_LIMIT,
-    rateLimitSyncMs: 50,
-    cbOpenMs: 60_000,
-  };
-  a = await startServer(config, { now });
-  b = await startServer(config, { now });
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    const config = {
+      redisUrl: redis.url,
+      rateLimitRoomMsgsPer10s: ROOM_LIMIT,
+      rateLimitConnPer10s: CONN_LIMIT,
+      rateLimitSyncMs: 50,
+      cbOpenMs: 60_000,
+    };
+    a = await startServer(config, { now });
+    b = await startServer(config, { now });
+  },
+  { timeout: 30_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.allSettled([a?.close(), b?.close()]);
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.allSettled([a?.close(), b?.close()]);
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 async function counter(key: string): Promise<number> {
   return Number((await admin.get(`rl:${WINDOW}:${key}`)) ?? 0);

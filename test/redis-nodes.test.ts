@@ -9,7 +9,14 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { connect, expectSilence, until, memberV2, type TestClient } from './helpers/server.js';
+import {
+  connect,
+  expectSilence,
+  until,
+  memberV2,
+  settle,
+  type TestClient,
+} from './helpers/server.js';
 
 const CAPACITY = 20;
 let redis: RedisServer;
@@ -18,19 +25,28 @@ let a: NodeProcess;
 let b: NodeProcess;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  const env = { REDIS_URL: redis.url, ROOM_CAPACITY: String(CAPACITY) };
-  [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    const env = { REDIS_URL: redis.url, ROOM_CAPACITY: String(CAPACITY) };
+    await settle([
+      NodeProcess.start(env).then((n) => (a = n)),
+      NodeProcess.start(env).then((n) => (b = n)),
+    ]);
+  },
+  { timeout: 60_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.all([a?.kill(), b?.kill()]);
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a?.kill(), b?.kill()]);
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 const room = () => `r-${randomUUID().slice(0, 8)}`;
 

@@ -6,10 +6,13 @@ import { after, before, test } from 'node:test';
 import { connect, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
-before(async () => {
-  t = await startServer();
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer();
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 test('200 clients in 100 rooms: every message reaches exactly its room partner, in order', async () => {
   const rooms = 100;

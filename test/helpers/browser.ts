@@ -8,8 +8,8 @@ import type { CreateOptions } from '../../src/index.js';
 import { createDemoRoute, findExamplesDir } from '../../src/server/demo-route.js';
 import { buildClientBundle } from '../../examples/build.js';
 import { startServer, type TestServer } from './server.js';
+import { requireBinary } from './system-deps.js';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -22,9 +22,10 @@ export const CHROMIUM_ARGS = [
 /** Only for tests that use a camera or microphone. */
 export const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
 
+/** Chromium, headless; fails at once with one line when it is not installed (system-deps.ts). */
 export function launchChromium(media = false): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath: requireBinary('chromium'),
     headless: true,
     args: media ? [...CHROMIUM_ARGS, ...MEDIA_ARGS] : CHROMIUM_ARGS,
     timeout: 30_000,

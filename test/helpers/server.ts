@@ -205,3 +205,13 @@ export async function memberV2(
     throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
   return Object.assign(c, { id: welcome.payload.peerId });
 }
+
+/**
+ * Await every promise, then throw the first failure. For a `before` that starts fixtures in
+ * parallel, each assigning itself when it is up: unlike Promise.all, nothing is still starting
+ * when `after` runs, so `after` stops everything that did start and the file can end.
+ */
+export async function settle(promises: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
