@@ -245,6 +245,13 @@ test('N messages cost exactly N publishes and no other Redis command', async (t)
     const x = await member(qa!, r);
     const y = await member(qb!, r);
     await awaitLinked(x, y);
+    await awaitLinked(y, x);
+    // Each node reconciles the room once its subscription is active (one HGETALL each), on
+    // another connection than the one that carried the probes: wait until both are counted.
+    await eventually(
+      async () => (await commandStats(ownAdmin)).get('hgetall') === 2,
+      'both nodes reconciled the room',
+    );
     const before = await commandStats(ownAdmin);
     const n = 2000;
     for (let i = 0; i < n; i++) x.send({ type: 'candidate', candidate: `c${i}` });
