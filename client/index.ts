@@ -11,6 +11,7 @@ export {
   type ConnectOptions,
   type OutgoingMessage,
   type ReceivedMessage,
+  type Timers,
   type WebSocketConstructor,
   type Welcome,
 } from './signaling-client.js';
