@@ -166,15 +166,18 @@ export async function join(
   return client;
 }
 
-/** Poll a condition on the event loop (setImmediate), bounded in time. */
+/**
+ * Poll a condition every 5 ms, bounded in time. The deadline is on the monotonic clock, so it
+ * holds in tests that mock Date.
+ */
 export async function until(
   cond: () => boolean | Promise<boolean>,
   ms = 5000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
