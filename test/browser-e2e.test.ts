@@ -124,28 +124,39 @@ test(
       };
       const a = await make();
       const b = await make();
+      // The mesh's one peer connection, once connected (events, not polling).
       const pcOf = (m: InstanceType<typeof PeerMesh>) =>
         new Promise<RTCPeerConnection>((resolve) => {
-          const tick = () => {
-            const peer = [...m.peers.values()][0];
-            if (peer && peer.pc.connectionState === 'connected') resolve(peer.pc);
-            else setTimeout(tick, 20);
+          const watch = (peer: Sdk.RemotePeer) => {
+            const check = () => {
+              if (peer.pc.connectionState !== 'connected') return;
+              peer.pc.removeEventListener('connectionstatechange', check);
+              resolve(peer.pc);
+            };
+            peer.pc.addEventListener('connectionstatechange', check);
+            check();
           };
-          tick();
+          const existing = [...m.peers.values()][0];
+          if (existing) watch(existing);
+          else m.once('peer', watch);
         });
       const [pa, pb] = await Promise.all([pcOf(a.mesh), pcOf(b.mesh)]);
       glare.length = 0;
       // Renegotiate on both sides in the same task: both make an offer before either arrives.
       pa.addTransceiver('audio');
       pb.addTransceiver('audio');
+      // Both renegotiations done: stable, with both transceivers negotiated. Every step that
+      // assigns a mid also changes the signaling state, so checking at each change suffices.
       const settled = (pc: RTCPeerConnection) =>
         new Promise<void>((resolve) => {
-          const tick = () => {
+          const check = () => {
             const mids = pc.getTransceivers().filter((t) => t.mid !== null).length;
-            if (pc.signalingState === 'stable' && mids === 2) resolve();
-            else setTimeout(tick, 20);
+            if (pc.signalingState !== 'stable' || mids !== 2) return;
+            pc.removeEventListener('signalingstatechange', check);
+            resolve();
           };
-          tick();
+          pc.addEventListener('signalingstatechange', check);
+          check();
         });
       await Promise.all([settled(pa), settled(pb)]);
       const out = {
