@@ -9,14 +9,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import {
-  connect,
-  expectSilence,
-  until,
-  memberV2,
-  settle,
-  type TestClient,
-} from './helpers/server.js';
+import { connect, until, memberV2, settle, type TestClient } from './helpers/server.js';
 
 const CAPACITY = 20;
 let redis: RedisServer;
@@ -104,7 +97,9 @@ test('per-sender order across nodes, nothing delivered twice', async () => {
     got,
     Array.from({ length: n }, (_, i) => i),
   );
-  await expectSilence(y, 200);
+  // Nothing delivered twice: y's next message is the marker x sent after the n.
+  x.send({ type: 'control', action: 'end' });
+  assert.deepEqual(await y.next(5000), { type: 'control', action: 'end', from: x.id });
 });
 
 test('two nodes racing for the last place of a room: exactly one wins', async () => {
@@ -216,7 +211,9 @@ test('directed messages reach only their target across nodes; unknown peers are 
   assert.deepEqual(await x.next(), { type: 'answer', sdp: 'to-x', from: y.id });
   x.send({ type: 'offer', sdp: 'nobody', to: 'client:not-a-member' });
   assert.deepEqual(await x.next(), { type: 'control', action: 'unknown-peer' });
-  await expectSilence(y, 100);
+  // It reached nobody: y's next message is the one x sent after it.
+  x.send({ type: 'answer', sdp: 'after', to: y.id });
+  assert.deepEqual(await y.next(), { type: 'answer', sdp: 'after', from: x.id });
 });
 
 test('N messages cost exactly N publishes and no other Redis command', async (t) => {
