@@ -1,6 +1,6 @@
 /**
  * One WebSocket connection and its per-connection state. Admission and message handling live
- * in server.ts / connection-handler.ts; this holds state and the guarded send.
+ * in admission.ts and message-path.ts; this holds state and the guarded send.
  */
 import { WebSocket } from 'ws';
 import type { CloseEntry } from '../close-codes.js';
@@ -22,6 +22,8 @@ export class Peer {
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
+  /** The token's `sub`, if auth is on and the token has one. */
+  subject: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
    * string that must be flattened and hashed on every Map lookup of the hot path.
