@@ -141,6 +141,33 @@ test(
           else m.once('peer', watch);
         });
       const [pa, pb] = await Promise.all([pcOf(a.mesh), pcOf(b.mesh)]);
+      // Nothing of the first negotiation may still be in flight, or a late candidate in one
+      // side's operations chain delays its negotiationneeded past the other's offer (no glare).
+      // Gathering complete on both sides: no candidate will be sent any more ...
+      const gathered = (pc: RTCPeerConnection) =>
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (pc.iceGatheringState !== 'complete') return;
+            pc.removeEventListener('icegatheringstatechange', check);
+            resolve();
+          };
+          pc.addEventListener('icegatheringstatechange', check);
+          check();
+        });
+      await Promise.all([gathered(pa), gathered(pb)]);
+      // ... and a message each way through the server after them: every candidate sent has
+      // been received and handed to its connection.
+      const roundTrip = (from: Sdk.SignalingClient, to: Sdk.SignalingClient) =>
+        new Promise<void>((resolve) => {
+          const onMessage = (m: Sdk.ReceivedMessage) => {
+            if (m.type !== 'control' || m.action !== 'sync') return;
+            to.off('message', onMessage);
+            resolve();
+          };
+          to.on('message', onMessage);
+          from.send({ type: 'control', action: 'sync', to: to.peerId! });
+        });
+      await Promise.all([roundTrip(a.client, b.client), roundTrip(b.client, a.client)]);
       glare.length = 0;
       // Renegotiate on both sides in the same task: both make an offer before either arrives.
       pa.addTransceiver('audio');
