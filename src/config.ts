@@ -72,6 +72,7 @@ export interface Config {
   logLevel: string;
   logPretty: boolean;
   demo: boolean;
+  apiKeys: string[];
 }
 
 export const DEFAULTS: Config = {
@@ -123,6 +124,7 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   logPretty: false,
   demo: false,
+  apiKeys: [],
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -347,6 +349,12 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'logPretty', env: 'LOG_PRETTY', kind: bool, doc: 'human-readable logs' },
   { key: 'demo', env: 'DEMO', kind: bool, doc: 'serve the browser demo page at /demo/' },
+  {
+    key: 'apiKeys',
+    env: 'API_KEYS',
+    kind: { type: 'list' },
+    doc: 'comma-separated bearer keys of the server API at /api/v1/ (any one accepted; unset: every /api/ path is 404)',
+  },
 ];
 
 /** `WS_PORT` → `--ws-port`. */
@@ -430,7 +438,13 @@ export function loadConfig(
   env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
   argv: readonly string[] = [],
 ): LoadResult {
-  const config: Config = { ...DEFAULTS, redisClusterNodes: [], jwtAlg: [], allowedOrigins: [] };
+  const config: Config = {
+    ...DEFAULTS,
+    redisClusterNodes: [],
+    jwtAlg: [],
+    allowedOrigins: [],
+    apiKeys: [],
+  };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
     for (const name of [setting.env, ...(setting.aliases ?? [])]) {
@@ -531,6 +545,10 @@ function validate(c: Config): string[] {
         );
     }
   }
+  for (const key of c.apiKeys)
+    if (/\s/.test(key) || key.length < 16)
+      // The value is a secret: the error names the setting, never the key.
+      throw new ConfigError('API_KEYS', '[redacted]', 'keys of at least 16 characters, no spaces');
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
   return warnings;

@@ -124,6 +124,7 @@ export interface Metrics {
   disconnects: Counter<'cause'>;
   redisPublishFailures: Counter;
   reapedMembers: Counter;
+  apiRequests: Counter<'route' | 'status'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = true): Metrics {
@@ -206,6 +207,12 @@ export function createMetrics(registry = new Registry(), withDefaults = true): M
     reapedMembers: new Counter({
       name: 'signaling_reaped_members_total',
       help: 'Members of crashed nodes removed by this node',
+      registers,
+    }),
+    apiRequests: new Counter({
+      name: 'signaling_api_requests_total',
+      help: 'Server API requests answered by this node, by route template and HTTP status',
+      labelNames: ['route', 'status'],
       registers,
     }),
   };

@@ -95,6 +95,7 @@ export class Admission {
           result.close === Close.forbidden ? 'forbidden' : 'unauthorized',
         );
       peer.expiresAt = result.expiresAt;
+      peer.subject = result.subject;
     }
     if (peer.state !== 'pending') return; // closed while authenticating
     const roomId = peer.roomId;
@@ -123,7 +124,10 @@ export class Admission {
     const { backend, config, logger } = this.ctx;
     let members: string[];
     try {
-      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity);
+      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
+        version: peer.version,
+        subject: peer.subject,
+      });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
     } catch (err) {

@@ -6,7 +6,12 @@ import type { IncomingMessage } from 'node:http';
 import type { CloseEntry } from '../close-codes.js';
 
 export type AuthResult =
-  | { ok: true; /** ms since epoch, when the token expires */ expiresAt: number | undefined }
+  | {
+      ok: true;
+      /** ms since epoch, when the token expires */ expiresAt: number | undefined;
+      /** The token's `sub`, shown by the server API (SPEC.md §14); never logged. */
+      subject?: string | undefined;
+    }
   | { ok: false; close: CloseEntry };
 
 export interface Authenticator {

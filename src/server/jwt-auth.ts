@@ -93,7 +93,11 @@ export function createAuthenticator(config: Config, logger: Logger): Authenticat
       typeof payload.exp === 'number'
         ? (payload.exp + config.jwtClockSkewSeconds) * 1000
         : undefined;
-    return { ok: true, expiresAt };
+    return {
+      ok: true,
+      expiresAt,
+      subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+    };
   }
 
   return {

@@ -1,0 +1,35 @@
+/**
+ * The node's side of the server API (SPEC.md §14): RoomCommands for this node's members, from
+ * the backend (sent by this node's API or another's). A message is delivered as from peer id
+ * `server`; a removal closes the member with 4001 "Removed", an ordinary leave for the others.
+ */
+import { Close } from '../close-codes.js';
+import type { RoomCommand } from '../backend/backend.js';
+import type { ServerContext } from './context.js';
+import type { Departures } from './departures.js';
+
+/** The sender id of messages from the server API (v2 receivers see `"from":"server"`). */
+export const SERVER_PEER_ID = 'server';
+
+export class RoomControl {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly departures: Departures,
+  ) {}
+
+  onCommand(roomId: string, command: RoomCommand): void {
+    const { hub, metrics } = this.ctx;
+    const room = hub.get(roomId);
+    if (!room) return;
+    if (command.op === 'message') {
+      if (hub.deliver(room, SERVER_PEER_ID, command.message, undefined, command.to) > 0)
+        metrics.messagesForwarded.add();
+      return;
+    }
+    const targets =
+      command.peerId === undefined ? [...room.peers.values()] : [room.peers.get(command.peerId)];
+    for (const peer of targets) {
+      if (peer) this.departures.disconnect(peer, Close.removed, 'removed');
+    }
+  }
+}
