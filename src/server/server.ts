@@ -164,7 +164,6 @@ export class SwitchboardServer implements PeerHost {
   async listen(): Promise<void> {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
-      localMembers: () => this.hub.localMembers(),
     });
     await listenOn(this.httpServer, this.config.wsPort, this.config.host);
     if (this.healthServer)
@@ -380,7 +379,9 @@ export class SwitchboardServer implements PeerHost {
   private async join(peer: Peer): Promise<void> {
     let members: string[];
     try {
-      const joined = await this.backend.join(peer.roomId, peer.id, this.config.roomCapacity);
+      const joined = await this.backend.join(peer.roomId, peer.id, this.config.roomCapacity, {
+        version: peer.version,
+      });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
     } catch (err) {
