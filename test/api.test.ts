@@ -47,7 +47,12 @@ describe('server API on the memory backend', TIMEOUT, () => {
   });
 
   test('a missing, malformed or wrong key is 401 with a JSON error; any listed key is accepted', async () => {
-    for (const headers of [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer' }]) {
+    const variants: Record<string, string>[] = [
+      {},
+      { authorization: 'Basic abc' },
+      { authorization: 'Bearer' },
+    ];
+    for (const headers of variants) {
       const res = await api(s.port, 'GET', '/api/v1/rooms', { key: null, headers });
       assert.equal(res.status, 401);
       assert.equal(errorCode(res), 'unauthorized');

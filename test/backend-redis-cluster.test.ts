@@ -61,14 +61,14 @@ test('two nodes on the cluster: rooms shared over sharded pub/sub, key and chann
     y.send({ type: 'answer', sdp: 'directed back', to: x.id });
     assert.deepEqual(await x.next(), { type: 'answer', sdp: 'directed back', from: y.id });
 
-    // The master that owns room:r holds the set, the lease and owners keys, and both nodes'
+    // The master that owns room:r holds the set and the member records, and both nodes'
     // sharded subscriptions of the room channel; no other master has any of them.
     const owner = await ownerOf(masters, `room:${r}`);
     assert.deepEqual(
       await masters[owner]!.smembers(`room:${r}`).then((m) => m.sort()),
       [x.id, y.id].sort(),
     );
-    assert.equal(await masters[owner]!.exists(`{room:${r}}:lease`, `{room:${r}}:owners`), 2);
+    assert.equal(await masters[owner]!.exists(`{room:${r}}:members`), 1);
     for (let i = 0; i < masters.length; i++) {
       const [, n] = (await masters[i]!.call('PUBSUB', 'SHARDNUMSUB', `room:${r}`)) as [
         string,

@@ -39,7 +39,7 @@ test('REDIS_URL with a password and a database number', async () => {
   );
   const admin = new Redis({ port: secured.port, host: '127.0.0.1', password: 's3cret', db: 3 });
   try {
-    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
+    await backend.start({ onEnvelope: () => undefined });
     assert.deepEqual(await backend.join('pw-room', 'client:1', 10), {
       ok: true,
       members: ['client:1'],
@@ -61,7 +61,7 @@ test('a wrong password fails the start instead of serving without Redis', async 
     createMetrics(new Registry(), false),
   );
   try {
-    await assert.rejects(backend.start({ onEnvelope: () => undefined, localMembers: () => [] }));
+    await assert.rejects(backend.start({ onEnvelope: () => undefined }));
   } finally {
     await backend.close();
     await secured.stop();
@@ -116,7 +116,7 @@ test('joins and leaves announced before a node subscribed are reconciled once it
   }
 });
 
-test('room keys carry ROOM_TTL_SECONDS and vanish with the last member', async () => {
+test('room keys carry ROOM_TTL_SECONDS and the member records; they vanish with the last member', async () => {
   const config = {
     ...TEST_CONFIG,
     redisUrl: redis.url,
@@ -129,20 +129,38 @@ test('room keys carry ROOM_TTL_SECONDS and vanish with the last member', async (
     createMetrics(new Registry(), false),
   );
   const admin = redis.client();
-  const keys = ['ttl:room:t', '{ttl:room:t}:lease', '{ttl:room:t}:owners'];
+  const keys = ['ttl:room:t', '{ttl:room:t}:members'];
   try {
-    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
-    await backend.join('t', 'client:1', 10);
+    await backend.start({ onEnvelope: () => undefined });
+    const before = Date.now();
+    await backend.join('t', 'client:1', 10, { version: 2, subject: 'alice' });
     await backend.join('t', 'client:2', 10);
     for (const key of keys) {
       const ttl = await admin.ttl(key);
       assert.ok(ttl > 100 && ttl <= 120, `${key} ttl ${ttl}`);
     }
-    assert.equal(await admin.hget('{ttl:room:t}:owners', 'client:1'), backend.serverId);
+    const record = JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:1'))!) as {
+      joinedAt: number;
+    };
+    assert.ok(record.joinedAt >= before && record.joinedAt <= Date.now());
+    assert.deepEqual(record, {
+      node: backend.serverId,
+      joinedAt: record.joinedAt,
+      v: 2,
+      subject: 'alice',
+    });
+    assert.deepEqual(JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:2'))!), {
+      node: backend.serverId,
+      joinedAt: JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:2'))!).joinedAt,
+      v: 1,
+    });
+    // The node's room index lists the room while it has members there.
+    assert.deepEqual(await admin.smembers(`ttl:node:${backend.serverId}:rooms`), ['t']);
     await backend.leave('t', 'client:1');
     assert.deepEqual(await admin.smembers('ttl:room:t'), ['client:2']);
     await backend.leave('t', 'client:2');
     assert.equal(await admin.exists(...keys), 0);
+    assert.equal(await admin.exists(`ttl:node:${backend.serverId}:rooms`), 0);
   } finally {
     await backend.close();
     admin.disconnect();

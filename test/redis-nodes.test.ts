@@ -203,7 +203,7 @@ test('directed messages reach only their target across nodes; unknown peers are 
   await expectSilence(y, 100);
 });
 
-test('N messages cost N publishes and O(1) other Redis commands', async (t) => {
+test('N messages cost at most N publishes (batched per turn) and O(1) other Redis commands', async (t) => {
   const r = room();
   const x = await member(a, r);
   const y = await member(b, r);
@@ -218,7 +218,8 @@ test('N messages cost N publishes and O(1) other Redis commands', async (t) => {
     .filter((cmd) => cmd !== 'publish' && cmd !== 'info')
     .reduce((sum, cmd) => sum + delta(cmd), 0);
   t.diagnostic(`${n} messages: ${delta('publish')} publishes, ${others} other commands`);
-  assert.ok(delta('publish') >= n, `publishes: ${delta('publish')}`);
+  // One PUBLISH per room and event-loop turn: never more than one per message.
+  assert.ok(delta('publish') >= 1 && delta('publish') <= n, `publishes: ${delta('publish')}`);
   // Lease refreshes and limit syncs run on timers, a handful per second whatever the traffic;
   // a round trip per message would be at least n.
   assert.ok(others < n / 20, `other commands during ${n} messages: ${others}`);

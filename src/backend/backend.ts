@@ -5,13 +5,17 @@
  *
  * The local room index (which sockets of this node are in which room) is NOT the backend's: it
  * lives in server/room-hub.ts. The backend holds cluster-wide membership and moves envelopes
- * between nodes.
+ * between nodes. The redis backend also keeps, per member, a record (member-record.ts: node,
+ * joinedAt, protocol version, subject) and detects dead nodes by a lease per node: a member
+ * stays registered for as long as its node is alive and has not called `leave` for it, whether
+ * or not it still has a socket (so a detached member is simply one not left yet).
  */
 import type { SignalMessage } from '../protocol/message.js';
 
 /**
  * What travels between nodes on a room's channel (SPEC.md §5):
- * `{"senderId":ID,"data":MESSAGE,"originServerId":SERVER_ID}`.
+ * `{"senderId":ID,"data":MESSAGE,"originServerId":SERVER_ID}`, or a JSON array of them (the
+ * envelopes one node published for one room in one event-loop turn, in order).
  * `event` tells membership events from messages; `to` marks a directed (v2) message.
  */
 export interface Envelope {
@@ -85,8 +89,6 @@ export interface BackendHandler {
    * backend's receive path; must not throw.
    */
   onEnvelope(roomId: string, envelope: Envelope): void;
-  /** This node's local members by room, for lease refresh and re-registration after data loss. */
-  localMembers(): Iterable<[roomId: string, clientIds: Iterable<string>]>;
   /**
    * A RoomCommand for this node's members of roomId (from commandPeer / commandRoom, on this
    * node or another). Acts on local members only; a member not (or no longer) here is ignored.
@@ -100,7 +102,12 @@ export interface Backend {
   /** Unique per process; stamped as originServerId on every envelope this node publishes. */
   readonly serverId: string;
 
-  /** Connect and start background work (subscriptions, lease refresh). Rejects if it cannot start. */
+  /**
+   * Connect and start background work (subscriptions, the node lease). Rejects if it cannot
+   * start. Background Redis traffic is one lease call per node per NODE_LEASE_MS / 3, whatever
+   * the number of rooms and members; the members this node joined and has not left are
+   * re-registered by the backend itself if Redis loses them.
+   */
   start(handler: BackendHandler): Promise<void>;
 
   /**
@@ -165,14 +172,16 @@ export interface Backend {
    * Send an envelope to every other node subscribed to roomId (with `to`: only the target's
    * node needs to act on it), at most once each, in publish order per sender. Fire and forget:
    * never awaited on the hot path; failures are counted, never thrown. Not delivered back to
-   * this node.
+   * this node. The redis backend sends the envelopes of one event-loop turn together (one
+   * PUBLISH per room and channel) when the turn's I/O is done.
    */
   publish(roomId: string, envelope: Envelope): void;
 
   /**
    * Cluster-wide counters for the per-IP and per-room message limits (SPEC.md §6): add this
    * node's `deltas` for the window starting at `windowStart` and resolve to the totals of all
-   * nodes. Absent on backends that are single-node (memory).
+   * nodes (for those keys only: callers pass the keys that saw traffic since their last sync).
+   * Absent on backends that are single-node (memory).
    */
   syncCounters?(windowStart: number, deltas: Map<string, number>): Promise<Map<string, number>>;
 

@@ -128,7 +128,6 @@ export class SwitchboardServer {
   async listen(): Promise<void> {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
-      localMembers: () => this.hub.localMembers(),
       onCommand: (roomId, command) => this.control.onCommand(roomId, command),
     });
     await this.listener.listen();
