@@ -74,6 +74,9 @@ export interface RoomListQuery {
 export type RoomCommand =
   { op: 'message'; message: SignalMessage; to?: string } | { op: 'remove'; peerId?: string };
 
+/** The sender id of the server API's messages (v2 receivers see `"from":"server"`). */
+export const API_SENDER_ID = 'server';
+
 /** A cursor the backend cannot read (tampered, from another backend, or from an older version). */
 export class InvalidCursorError extends Error {
   constructor() {
@@ -148,8 +151,11 @@ export interface Backend {
   commandPeer(roomId: string, peerId: string, command: RoomCommand): Promise<boolean>;
 
   /**
-   * Hand `command` to every node with members in roomId (the room's channel, this node's
-   * handler included), once each. Resolves false when the room has no members.
+   * Hand `command` to every node with members in roomId, once each; resolves false when the
+   * room has no members. A removal reaches each such node's `onCommand` (on its node channel).
+   * A message reaches this node's `onCommand` and, on the room's channel, the other nodes'
+   * `onEnvelope` as an ordinary envelope from API_SENDER_ID, which they deliver like any other
+   * (so a node of an older version delivers it too).
    */
   commandRoom(roomId: string, command: RoomCommand): Promise<boolean>;
 

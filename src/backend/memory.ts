@@ -4,16 +4,17 @@
  * for the semantics the Redis backend must match.
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  Backend,
-  BackendHandler,
-  Envelope,
-  JoinResult,
-  MemberInfo,
-  RoomCommand,
-  RoomListQuery,
-  RoomMember,
-  RoomPage,
+import {
+  API_SENDER_ID,
+  type Backend,
+  type BackendHandler,
+  type Envelope,
+  type JoinResult,
+  type MemberInfo,
+  type RoomCommand,
+  type RoomListQuery,
+  type RoomMember,
+  type RoomPage,
 } from './backend.js';
 import { decodeMemoryCursor, encodeCursor } from './room-cursor.js';
 import { RoomSequence } from './room-sequence.js';
@@ -120,6 +121,15 @@ export class MemoryBackend implements Backend {
   async commandRoom(roomId: string, command: RoomCommand): Promise<boolean> {
     const members = this.store.rooms.get(roomId);
     if (!members) return false;
+    if (command.op === 'message') {
+      this.handler?.onCommand?.(roomId, command);
+      this.publish(roomId, {
+        senderId: API_SENDER_ID,
+        data: command.message,
+        originServerId: this.serverId,
+      });
+      return true;
+    }
     const nodes = new Set<MemoryBackend>();
     for (const { node } of members.values()) nodes.add(node);
     for (const node of nodes) node.handler?.onCommand?.(roomId, command);

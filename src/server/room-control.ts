@@ -4,12 +4,9 @@
  * `server`; a removal closes the member with 4001 "Removed", an ordinary leave for the others.
  */
 import { Close } from '../close-codes.js';
-import type { RoomCommand } from '../backend/backend.js';
+import { API_SENDER_ID, type RoomCommand } from '../backend/backend.js';
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
-
-/** The sender id of messages from the server API (v2 receivers see `"from":"server"`). */
-export const SERVER_PEER_ID = 'server';
 
 export class RoomControl {
   constructor(
@@ -22,7 +19,7 @@ export class RoomControl {
     const room = hub.get(roomId);
     if (!room) return;
     if (command.op === 'message') {
-      if (hub.deliver(room, SERVER_PEER_ID, command.message, undefined, command.to) > 0)
+      if (hub.deliver(room, API_SENDER_ID, command.message, undefined, command.to) > 0)
         metrics.messagesForwarded.add();
       return;
     }
