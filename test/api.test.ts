@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { API_KEY, OTHER_API_KEY, api, errorCode } from './helpers/api.js';
+import { ConfigError } from '../src/errors.js';
+import { loadConfig } from '../src/config.js';
 import { SECRET, sign } from './helpers/jwt.js';
 import {
   connect,
@@ -18,6 +20,23 @@ import {
 } from './helpers/server.js';
 
 const TIMEOUT = { timeout: 60_000 };
+
+test('API_KEYS: several keys accepted; a short or spaced key stops the start, never echoed', () => {
+  assert.deepEqual(loadConfig({ API_KEYS: `${API_KEY}, ${OTHER_API_KEY}` }).config.apiKeys, [
+    API_KEY,
+    OTHER_API_KEY,
+  ]);
+  for (const bad of ['zz-short', `${API_KEY},zz-tiny`, 'a key with zz in it, long']) {
+    assert.throws(
+      () => loadConfig({ API_KEYS: bad }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.setting === 'API_KEYS' &&
+        !err.message.includes('zz') &&
+        !err.message.includes(API_KEY),
+    );
+  }
+});
 
 describe('server API off', TIMEOUT, () => {
   test('without API_KEYS every /api/ path answers 404, with or without a key', async () => {
