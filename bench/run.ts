@@ -394,14 +394,15 @@ async function apiScenario(gen: Generator, a: Proc, b: Proc, pids: number[]): Pr
   const member = new WebSocket(`${a.url}/?roomId=api-solo`);
   await once(member, 'open');
   await untilApi(a.port, '/api/v1/rooms/api-solo');
-  const alone = await apiLoad({
+  const load = {
     ports: [a.port, b.port],
     key: BENCH_API_KEY,
     path: '/api/v1/rooms/api-solo',
     concurrency: API_CONCURRENCY,
-    durationMs: MODE.fixedMs,
     pids,
-  });
+  };
+  await apiLoad({ ...load, durationMs: MODE.warmupMs * 2 }); // JIT warm-up, not measured
+  const alone = await apiLoad({ ...load, durationMs: MODE.fixedMs });
   member.close();
   logApi('alone', alone);
 
