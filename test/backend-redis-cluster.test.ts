@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
-import { backendContract } from './backend-contract.js';
+import { backendApiContract } from './backend-api-contract.js';
+import { backendContract, type MakeNodes } from './backend-contract.js';
 import { RedisClusterNodes } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
 import { TEST_CONFIG, connect, type TestClient } from './helpers/server.js';
@@ -21,7 +22,7 @@ before(async () => {
 });
 after(() => cluster.stop());
 
-backendContract('redis cluster', async (count) => {
+const makeNodes: MakeNodes = async (count) => {
   const prefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = { ...TEST_CONFIG, redisClusterNodes: cluster.seeds, redisKeyPrefix: prefix };
   return {
@@ -32,7 +33,9 @@ backendContract('redis cluster', async (count) => {
     ),
     cleanup: async () => undefined,
   };
-});
+};
+backendContract('redis cluster', makeNodes);
+backendApiContract('redis cluster', makeNodes);
 
 test('two nodes on the cluster: rooms shared over sharded pub/sub, key and channels in one slot', async () => {
   const env = { REDIS_CLUSTER_NODES: cluster.seeds.join(','), NODE_LEASE_MS: '1500' };

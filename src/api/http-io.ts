@@ -8,7 +8,21 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, ApiErrors, errorBody, type ApiErrorEntry } from './errors.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * A body left unread (a GET or DELETE that carried one, an answer given before reading) would
+ * otherwise be read and discarded by Node to keep the connection alive: close it instead.
+ */
+function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (!req.complete) res.shouldKeepAlive = false;
+}
+
+export function sendJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+): void {
+  closeIfUnread(req, res);
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -18,7 +32,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function sendEmpty(res: ServerResponse, status: number): void {
+export function sendEmpty(req: IncomingMessage, res: ServerResponse, status: number): void {
+  closeIfUnread(req, res);
   res.writeHead(status, { 'cache-control': 'no-store' });
   res.end();
 }
@@ -29,9 +44,8 @@ export function sendError(
   entry: ApiErrorEntry,
   headers: Record<string, string> = {},
 ): void {
+  closeIfUnread(req, res);
   const text = errorBody(entry);
-  // A body left unread would otherwise be drained by Node to keep the connection alive.
-  if (!req.complete) res.shouldKeepAlive = false;
   res.writeHead(entry.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),

@@ -100,8 +100,8 @@ export class ApiRouter {
     template = match.route.template;
     match.route.handler(req, match.params!, new URLSearchParams(search)).then(
       (reply) => {
-        if (reply.body === undefined) sendEmpty(res, reply.status);
-        else sendJson(res, reply.status, reply.body);
+        if (reply.body === undefined) sendEmpty(req, res, reply.status);
+        else sendJson(req, res, reply.status, reply.body);
         finish(reply.status);
       },
       (err: unknown) => {
