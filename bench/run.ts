@@ -67,7 +67,8 @@ const numArg = (name: string) => {
 /** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
 const FIXED_RATE = numArg('rate') ?? 2000;
 if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')!;
-const K2_ROOMS = 50;
+/** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
+const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
 const SAT_P99_MS = 50;
 /**
