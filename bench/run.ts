@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
+import { Redis } from 'ioredis';
+import { commandStats, diffStats, idleRun } from './idle.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
@@ -70,6 +72,16 @@ if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')
 /** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
 const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
+/** --k=N: peers per room of the cross-node run and its single-node comparison (default 2). */
+const CROSS_K = numArg('k') ?? 2;
+/** --burst=N: the cross-node run (and its single-node comparison) sends N messages per write. */
+const CROSS_BURST = numArg('burst') ?? 1;
+/** --idle=100,10000: the idle scenario's room counts. */
+const IDLE_ROOMS = (
+  args.find((a) => a.startsWith('--idle='))?.slice(7) ?? (quick ? '100,2000' : '100,10000')
+)
+  .split(',')
+  .map(Number);
 const SAT_P99_MS = 50;
 /**
  * Saturation and half-load runs send each sender's offer and four candidates in one write, as a
@@ -311,14 +323,14 @@ async function redisScenarios(gen: Generator): Promise<void> {
         results.churn.push({ name: 'churn', server: 'bare', result: r });
       },
     );
-  if (enabled('cross') && !enabled('relay'))
+  if (enabled('cross') && (!enabled('relay') || CROSS_BURST > 1 || CROSS_K !== 2))
     await withServer(
       () => startSwitchboard(),
       async (p) => {
         // The cross-node target compares with single-node Switchboard: measure it in this run
         // too, warm like every measured server.
         const cmd = (tag: string) =>
-          relayCmd([p.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid]);
+          relayCmd([p.url], tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid], CROSS_BURST);
         await gen.run<RelayResult>(cmd('warm'));
         const r = await gen.run<RelayResult>(cmd('fixed2'));
         results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
@@ -341,21 +353,40 @@ async function redisScenarios(gen: Generator): Promise<void> {
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
     const a = await startSwitchboard({ redisUrl, name: 'node-a' });
     const b = await startSwitchboard({ redisUrl, name: 'node-b' });
+    const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
     try {
       const pids = [a.pid, b.pid, redis.pid];
       if (enabled('cross')) {
         const cmd = (tag: string) =>
-          relayCmd([a.url, b.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids);
+          relayCmd(
+            [a.url, b.url],
+            tag,
+            CROSS_K,
+            K2_ROOMS,
+            FIXED_RATE,
+            MODE.fixedMs,
+            pids,
+            CROSS_BURST,
+          );
         // Warm both nodes first, as the single-node servers are: a fresh node spends its first
         // seconds compiling (V8's background threads took a quarter of its CPU), and the
         // single-node figure this is compared with is measured warm.
         await gen.run<RelayResult>(cmd('cross-warm'));
         const reps: RelayResult[] = [];
+        const s0 = await commandStats(admin);
         for (let i = 0; i < MODE.headlineReps; i++) {
           const r = await gen.run<RelayResult>(cmd(`cross${i}`));
           logRelay('K=2 cross-node', 'switchboard×2+redis', r);
           reps.push(r);
         }
+        const d = diffStats(s0, await commandStats(admin));
+        const delivered = reps.reduce((n, r) => n + r.delivered, 0);
+        (results.redisCommands ??= []).push({
+          scenario: `cross-node K=${CROSS_K} ${K2_ROOMS} rooms burst ${CROSS_BURST}`,
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, delivered),
+          unit: 'per delivered msg (warm-up and probes included)',
+          by: Object.fromEntries(d),
+        });
         results.relay.push({
           name: 'K=2 cross-node',
           server: 'switchboard×2+redis',
@@ -364,11 +395,35 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       }
       if (enabled('churn')) {
+        const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
+        const d = diffStats(s0, await commandStats(admin));
         log(`churn switchboard×2+redis: ${r.opsPerSec.toFixed(0)} join+leave/s`);
         results.churn.push({ name: 'churn', server: 'switchboard×2+redis', result: r });
+        // A cycle is one join and one leave: commands per cycle.
+        (results.redisCommands ??= []).push({
+          scenario: 'churn, 2 nodes',
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, r.cycles),
+          unit: 'per join+leave',
+          by: Object.fromEntries(d),
+        });
       }
+      if (enabled('idle'))
+        for (const rooms of IDLE_ROOMS) {
+          const r = await idleRun(
+            [a.url, b.url],
+            redis.port,
+            { nodes: [a.pid, b.pid], redis: redis.pid },
+            rooms,
+            quick ? 5000 : 10_000, // three lease ticks at the default NODE_LEASE_MS
+          );
+          log(
+            `idle ${rooms} rooms: ${r.redisCmdsPerSec.toFixed(1)} redis cmds/s, node cpu ${r.nodeCpuPct.map((c) => c.toFixed(2)).join(' + ')} %`,
+          );
+          (results.idle ??= []).push(r);
+        }
     } finally {
+      admin.disconnect();
       await a.stop();
       await b.stop();
     }
@@ -421,7 +476,7 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (enabled('cross') || enabled('churn')) await redisScenarios(gen);
+    if (enabled('cross') || enabled('churn') || enabled('idle')) await redisScenarios(gen);
   } finally {
     gen.stop();
   }
