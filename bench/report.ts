@@ -11,6 +11,8 @@ export interface RunResults {
   >;
   storm: Partial<Record<Server, StormResult>>;
   churn: { name: string; server: string; result: ChurnResult }[];
+  /** Cross-node saturation (50 rooms × 10, bursts): deliveries/s per server. */
+  crossSaturation?: Record<string, number>;
   /** Idle members, one per room, on two nodes: Redis commands/s and node CPU (issue 11). */
   idle?: IdleResult[];
   /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
@@ -157,6 +159,15 @@ export function printReport(res: RunResults, targets: Target[]): string {
       ),
     );
   }
+  if (res.crossSaturation) {
+    out.push('');
+    out.push(
+      table(
+        ['cross-node saturation (50 rooms × 10, p99<50ms)', 'deliv/s'],
+        Object.entries(res.crossSaturation).map(([k, v]) => [k, f(v, 0)]),
+      ),
+    );
+  }
   if (res.redisCommands?.length) {
     out.push('');
     out.push(
@@ -234,6 +245,12 @@ export function evaluateTargets(res: RunResults): Target[] {
   // read as growing by less than 1 % of a core for 100× the rooms.
   const idleCpuGrowth =
     idleHi && idleLo ? sum(idleHi.nodeCpuPct)! - sum(idleLo.nodeCpuPct)! : undefined;
+  const sioCross = get('K=2 cross-node', 'socket.io×2+redis');
+  const crossVsSio = ratio(cross?.cpuUsPerMsg, sioCross?.cpuUsPerMsg);
+  const satVsSio = ratio(
+    res.crossSaturation?.['switchboard×2+redis'],
+    res.crossSaturation?.['socket.io×2+redis'],
+  );
   const churnBare = res.churn.find((x) => x.server === 'bare')?.result.cpuUsPerOp;
   const churnSb = res.churn.find((x) => x.server !== 'bare')?.result.cpuUsPerOp;
   const churn = ratio(churnSb, churnBare);
@@ -274,6 +291,18 @@ export function evaluateTargets(res: RunResults): Target[] {
       value: cross ? cross.loss * 100 : undefined,
       limit: '= 0',
       met: check(cross?.loss, (v) => v === 0),
+    },
+    {
+      name: 'cross-node CPU/msg ×socket.io',
+      value: crossVsSio,
+      limit: '< 1',
+      met: check(crossVsSio, (v) => v < 1),
+    },
+    {
+      name: 'cross-node saturation ×socket.io',
+      value: satVsSio,
+      limit: '>= 1.5',
+      met: check(satVsSio, (v) => v >= 1.5),
     },
     {
       name: `idle redis cmds/s ${idleHi?.rooms ?? '?'} vs ${idleLo?.rooms ?? '?'} rooms`,

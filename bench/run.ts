@@ -22,6 +22,7 @@ import {
   ROOT,
   startBare,
   startRedis,
+  startSocketIo,
   startSwitchboard,
   type Proc,
 } from './servers.js';
@@ -97,7 +98,11 @@ const started = Date.now();
 
 async function compile(): Promise<void> {
   await build({
-    entryPoints: [path.join(ROOT, 'bench/generator.ts'), path.join(ROOT, 'bench/bare-relay.ts')],
+    entryPoints: [
+      path.join(ROOT, 'bench/generator.ts'),
+      path.join(ROOT, 'bench/bare-relay.ts'),
+      path.join(ROOT, 'bench/socketio-relay.ts'),
+    ],
     outdir: BUILD_DIR,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -156,23 +161,18 @@ function logRelay(name: string, server: string, r: RelayResult): void {
 }
 
 /** Highest rate whose p99 stays under SAT_P99_MS with zero loss and the rate actually sent. */
-async function saturate(gen: Generator, p: Proc, server: string) {
+async function saturate(
+  gen: Generator,
+  p: Proc,
+  server: string,
+  mk: (tag: string, rate: number) => RelayCmd = (tag, rate) =>
+    relayCmd([p.url], tag, 2, K2_ROOMS, rate, MODE.satStepMs, [p.pid], SAT_BURST),
+) {
   const steps: RelayResult[] = [];
   // A failed step is tried once more: on a shared machine one descheduling of the server can
   // push a short step's p99 over the bound without the load being the cause.
   const trial = async (rate: number, retry = true): Promise<RelayResult | undefined> => {
-    const r = await gen.run<RelayResult>(
-      relayCmd(
-        [p.url],
-        `sat${steps.length}`,
-        2,
-        K2_ROOMS,
-        Math.round(rate),
-        MODE.satStepMs,
-        [p.pid],
-        SAT_BURST,
-      ),
-    );
+    const r = await gen.run<RelayResult>(mk(`sat${steps.length}`, Math.round(rate)));
     steps.push(r);
     const pass = r.p99Ms < SAT_P99_MS && r.loss === 0 && r.sentPerSec >= 0.95 * rate;
     log(
@@ -422,13 +422,83 @@ async function redisScenarios(gen: Generator): Promise<void> {
           );
           (results.idle ??= []).push(r);
         }
+      if (enabled('crosssat')) {
+        // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
+        const sat = await saturate(gen, a, 'switchboard×2+redis', (tag, rate) =>
+          relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+        );
+        (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
+      }
     } finally {
       admin.disconnect();
       await a.stop();
       await b.stop();
     }
+    if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
   } finally {
     await redis.stop();
+  }
+}
+
+async function socketIoAvailable(): Promise<boolean> {
+  try {
+    await import('socket.io');
+    await import('@socket.io/redis-adapter');
+    return true;
+  } catch {
+    results.skipped.push('socket.io: socket.io or @socket.io/redis-adapter is not installed');
+    return false;
+  }
+}
+
+/**
+ * Socket.IO + @socket.io/redis-adapter, two processes on the same redis-server, loaded like
+ * Switchboard's cross-node run (same rooms, peers, rate, bursts): the second reference.
+ */
+async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
+  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const a = await startSocketIo(redisUrl, 'sio-a');
+  const b = await startSocketIo(redisUrl, 'sio-b');
+  try {
+    const pids = [a.pid, b.pid, redis.pid];
+    if (enabled('cross')) {
+      const cmd = (tag: string): RelayCmd => ({
+        ...relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        ),
+        sio: true,
+      });
+      await gen.run<RelayResult>(cmd('sio-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`sio${i}`));
+        logRelay('K=2 cross-node', 'socket.io×2+redis', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'socket.io×2+redis',
+        result: medianOf(reps),
+        reps,
+      });
+    }
+    if (enabled('crosssat')) {
+      const sat = await saturate(gen, a, 'socket.io×2+redis', (tag, rate) => ({
+        ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+        sio: true,
+      }));
+      (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 }
 
@@ -476,7 +546,7 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (enabled('cross') || enabled('churn') || enabled('idle')) await redisScenarios(gen);
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio'].some(enabled)) await redisScenarios(gen);
   } finally {
     gen.stop();
   }
