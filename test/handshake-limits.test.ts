@@ -70,8 +70,7 @@ test('slowloris: pending handshakes are capped and timed out, then service resum
         timers.push(setInterval(() => s.writable && s.write(`X-Slow-${i}: 1\r\n`), 50));
       });
     }
-    const handshaking = (t.server as unknown as { handshaking: Set<unknown> }).handshaking;
-    await until(() => handshaking.size === cap, 2000, 'all slow sockets accepted');
+    await until(() => t.server.pendingHandshakes === cap, 2000, 'all slow sockets accepted');
 
     // At the cap: a new connection is refused at once with 503, counted in metrics.
     const refused = new WebSocket(`${t.url}/?roomId=r`);
@@ -83,7 +82,7 @@ test('slowloris: pending handshakes are capped and timed out, then service resum
     );
 
     // The timeout drops every slow socket (idle or trickling) within a bound.
-    await until(() => handshaking.size === 0, 3000, 'server let go of every slow socket');
+    await until(() => t.server.pendingHandshakes === 0, 3000, 'server let go of every slow socket');
     const dropped = Date.now() - started;
     assert.ok(dropped < 2000, `dropped after ${dropped} ms`);
     await until(() => closedAt.length === cap - 1, 3000, 'reading clients saw the close');

@@ -1,6 +1,6 @@
 /**
  * One WebSocket connection and its per-connection state. Admission and message handling live
- * in server.ts / connection-handler.ts; this holds state and the guarded send.
+ * in admission.ts and message-path.ts; this holds state and the guarded send.
  */
 import { WebSocket } from 'ws';
 import type { CloseEntry } from '../close-codes.js';

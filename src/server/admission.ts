@@ -1,0 +1,181 @@
+/**
+ * Admission (SPEC.md §1): a straight run of guard clauses in the contract's order, then
+ * authentication and the atomic join. Frames that arrive meanwhile wait in `peer.pending` and
+ * are handed to the message path, in order, once the peer is open.
+ */
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type { WebSocket } from 'ws';
+import { Close, type CloseEntry } from '../close-codes.js';
+import { errorMessage } from '../errors.js';
+import { controlMessage } from '../protocol/message.js';
+import { isValidRoomId } from '../protocol/room-id.js';
+import { clientIp, isSecure } from './client-ip.js';
+import type { ServerContext } from './context.js';
+import type { Departures } from './departures.js';
+import type { MessagePath } from './message-path.js';
+import { originAllowed } from './origin.js';
+import { Peer } from './peer.js';
+import { TokenBucket } from './rate-limit.js';
+
+export class Admission {
+  /** New rooms whose first admission is in flight, so concurrent joins cannot pass MAX_ROOMS. */
+  private readonly roomsReserved = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly messages: MessagePath,
+    private readonly departures: Departures,
+  ) {}
+
+  /** ws's handleProtocols: the subprotocol to select, or false for none. */
+  selectProtocol(protocols: Set<string>): string | false {
+    const required = this.ctx.config.subprotocol;
+    if (required !== undefined) return protocols.has(required) ? required : false;
+    // A token carried as a subprotocol entry is never echoed back as the selected protocol.
+    for (const p of protocols) if (!p.startsWith('access_token.')) return p;
+    return false;
+  }
+
+  /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
+  admit(ws: WebSocket, req: http.IncomingMessage): void {
+    const { ctx } = this;
+    const c = ctx.config;
+    const ip = clientIp(req, c.trustProxy);
+    const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const roomIdParam = params.get('roomId');
+    const version = params.get('v') === '2' ? 2 : 1;
+    const now = ctx.now();
+    const peer = new Peer(
+      `client:${randomUUID()}`,
+      roomIdParam ?? '',
+      ws,
+      ip,
+      version,
+      new TokenBucket(c.rateLimitMessagesPer10s, 10_000, now),
+      this.departures,
+    );
+    ctx.peers.add(peer);
+    ctx.connectionsPerIp.set(ip, (ctx.connectionsPerIp.get(ip) ?? 0) + 1);
+    ws.on('message', (data, isBinary) => this.messages.onFrame(peer, data as Buffer, isBinary));
+    ws.on('pong', () => (peer.alive = true));
+    ws.on('error', (err) =>
+      ctx.logger.debug({ peerId: peer.id, err: err.message }, 'socket error'),
+    );
+    ws.on('close', (code) => this.departures.onClose(peer, code));
+
+    if (ctx.state() !== 'ready') return this.refuse(peer, Close.goingAway, 'draining');
+    if (ctx.backend.circuitOpen) return this.refuse(peer, Close.serviceUnavailable, 'circuit-open');
+    if (!ctx.limits.conn.hit(`conn:${ip}`, now))
+      return this.refuse(peer, Close.rateLimited, 'rate-limited');
+    if (ctx.peers.size > c.maxConnections)
+      return this.refuse(peer, Close.tooManyConnections, 'max-connections');
+    if ((ctx.connectionsPerIp.get(ip) ?? 0) > c.maxConnectionsPerIp)
+      return this.refuse(peer, Close.tooManyConnections, 'max-connections-per-ip');
+    if (!isValidRoomId(roomIdParam, c.roomIdMaxLength))
+      return this.refuse(peer, Close.invalidRoomId, 'invalid-room-id');
+    if (!originAllowed(req.headers.origin, c.allowedOrigins, c.allowMissingOrigin))
+      return this.refuse(peer, Close.originNotAllowed, 'origin');
+    if (c.subprotocol !== undefined && ws.protocol !== c.subprotocol)
+      return this.refuse(peer, Close.subprotocolRequired, 'subprotocol');
+    if (c.requireWss && !isSecure(req, c.trustProxy))
+      return this.refuse(peer, Close.wssRequired, 'wss-required');
+    void this.admitAsync(peer, req);
+  }
+
+  /** Steps 7–9: authentication, then the atomic join with capacity. */
+  private async admitAsync(peer: Peer, req: http.IncomingMessage): Promise<void> {
+    const auth = this.ctx.auth;
+    if (auth) {
+      const result = await auth.authenticate(req, peer.roomId);
+      if (!result.ok)
+        return this.refuse(
+          peer,
+          result.close,
+          result.close === Close.forbidden ? 'forbidden' : 'unauthorized',
+        );
+      peer.expiresAt = result.expiresAt;
+    }
+    if (peer.state !== 'pending') return; // closed while authenticating
+    const roomId = peer.roomId;
+    const newRoom = !this.ctx.hub.get(roomId);
+    if (newRoom) {
+      const reserved = this.roomsReserved.get(roomId);
+      if (
+        reserved === undefined &&
+        this.ctx.hub.rooms.size + this.roomsReserved.size >= this.ctx.config.maxRooms
+      )
+        return this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+      this.roomsReserved.set(roomId, (reserved ?? 0) + 1);
+    }
+    try {
+      await this.join(peer);
+    } finally {
+      if (newRoom) {
+        const n = this.roomsReserved.get(roomId)! - 1;
+        if (n === 0) this.roomsReserved.delete(roomId);
+        else this.roomsReserved.set(roomId, n);
+      }
+    }
+  }
+
+  private async join(peer: Peer): Promise<void> {
+    const { backend, config, logger } = this.ctx;
+    let members: string[];
+    try {
+      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
+        version: peer.version,
+      });
+      if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
+      members = joined.members;
+    } catch (err) {
+      logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend join failed');
+      return this.refuse(peer, Close.internalError, 'backend-error');
+    }
+    if (peer.state !== 'pending' || this.ctx.state() !== 'ready') {
+      // The client left, or the server began draining, while the join was in flight.
+      backend.leave(peer.roomId, peer.id).catch(() => undefined);
+      if (peer.state === 'pending') this.refuse(peer, Close.goingAway, 'draining');
+      return;
+    }
+    this.open(peer, members);
+  }
+
+  private open(peer: Peer, members: string[]): void {
+    const { metrics, hub, backend, logger } = this.ctx;
+    peer.state = 'open';
+    metrics.activeConnections.inc();
+    const room = hub.add(peer);
+    if (peer.version === 2) {
+      const peers = members.filter((id) => id !== peer.id);
+      peer.send(
+        Buffer.from(controlMessage('welcome', { peerId: peer.id, roomId: peer.roomId, peers })),
+      );
+    }
+    hub.deliverJoin(room, peer.id);
+    backend.publish(peer.roomId, {
+      senderId: peer.id,
+      data: { type: 'control', action: 'peer-joined', payload: { peerId: peer.id } },
+      originServerId: backend.serverId,
+      event: 'join',
+    });
+    logger.info(
+      { peerId: peer.id, roomId: peer.roomId, ip: peer.ip, v: peer.version },
+      'peer joined',
+    );
+    const pending = peer.pending;
+    peer.pending = undefined;
+    if (pending) for (const f of pending) this.messages.handleFrame(peer, f.data, f.isBinary);
+  }
+
+  private refuse(peer: Peer, entry: CloseEntry, reason: string): void {
+    this.ctx.metrics.admissionRefusals.inc({ reason });
+    this.ctx.logger.info(
+      { ip: peer.ip, code: entry.code, reason: entry.reason },
+      'connection refused',
+    );
+    peer.state = 'left';
+    peer.pending = undefined;
+    peer.close(entry);
+  }
+}

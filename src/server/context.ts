@@ -1,0 +1,49 @@
+/**
+ * What the parts of a server share: its settings, injected dependencies, the connections it
+ * holds and the limits that span connections. One object, built once by server.ts and handed to
+ * the listener, admission, message path, departures and timers, so each part names exactly
+ * what it uses and none of them reaches into another's privates.
+ */
+import type { Backend } from '../backend/backend.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Authenticator } from './auth.js';
+import type { Peer } from './peer.js';
+import { WindowCounter } from './rate-limit.js';
+import type { RoomHub } from './room-hub.js';
+
+export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
+
+/** The per-IP and per-room window counters of SPEC.md §6 (cluster-wide with redis). */
+export interface WindowLimits {
+  readonly conn: WindowCounter;
+  readonly ipMessages: WindowCounter;
+  readonly roomMessages: WindowCounter;
+}
+
+export interface ServerContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly backend: Backend;
+  readonly hub: RoomHub;
+  readonly auth: Authenticator | undefined;
+  /** Clock, ms since epoch (injected so limits and expiry can be tested without waiting). */
+  readonly now: () => number;
+  /** The lifecycle state; changed only by the server's setState(). */
+  readonly state: () => ServerState;
+  /** Every connection, pending or admitted. */
+  readonly peers: Set<Peer>;
+  /** Open sockets per client IP (pending and admitted), for MAX_CONNECTIONS_PER_IP. */
+  readonly connectionsPerIp: Map<string, number>;
+  readonly limits: WindowLimits;
+}
+
+export function createWindowLimits(config: Config): WindowLimits {
+  return {
+    conn: new WindowCounter(config.rateLimitConnPer10s),
+    ipMessages: new WindowCounter(config.rateLimitIpMsgsPer10s),
+    roomMessages: new WindowCounter(config.rateLimitRoomMsgsPer10s),
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * How an admitted peer stops being one (SPEC.md §2 "When a client leaves"): a close from either
+ * side, a socket error, heartbeat timeout, backpressure, token expiry or drain. Every path ends
+ * in `leave()`, which is idempotent: local room, local peers, other nodes, cluster membership.
+ */
+import { Close, type CloseEntry } from '../close-codes.js';
+import { errorMessage } from '../errors.js';
+import type { ServerContext } from './context.js';
+import type { Peer, PeerHost } from './peer.js';
+
+export class Departures implements PeerHost {
+  readonly backpressureThreshold: number;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.backpressureThreshold = ctx.config.backpressureCloseThresholdBytes;
+  }
+
+  /** A receiver too far behind is closed, not buffered further (SPEC.md §6). */
+  onOverloaded(peer: Peer): void {
+    this.ctx.metrics.backpressureCloses.inc();
+    this.disconnect(peer, Close.serverOverloaded, 'backpressure');
+  }
+
+  /** The server ends the connection: leave now, then send the close frame. */
+  disconnect(peer: Peer, entry: CloseEntry, cause: string): void {
+    void this.leave(peer, cause, true);
+    peer.close(entry);
+  }
+
+  /** The socket closed (either side): release its slots, then leave if it was admitted. */
+  onClose(peer: Peer, code: number): void {
+    const { peers, connectionsPerIp } = this.ctx;
+    peers.delete(peer);
+    const n = (connectionsPerIp.get(peer.ip) ?? 1) - 1;
+    if (n <= 0) connectionsPerIp.delete(peer.ip);
+    else connectionsPerIp.set(peer.ip, n);
+    if (peer.state === 'pending') {
+      peer.state = 'left'; // admission still running notices and undoes its join
+      peer.pending = undefined;
+      return;
+    }
+    void this.leave(peer, code === 1006 ? 'error' : 'close', true);
+  }
+
+  /**
+   * Remove an admitted peer: local room, peers here and on other nodes, cluster membership.
+   * Idempotent. `notifyLocal` is false at shutdown, when every local peer is closing anyway.
+   */
+  async leave(peer: Peer, cause: string, notifyLocal: boolean): Promise<void> {
+    if (peer.state !== 'open') return;
+    const { metrics, logger, hub, backend } = this.ctx;
+    peer.state = 'left';
+    metrics.activeConnections.dec();
+    metrics.disconnects.inc({ cause });
+    logger.info({ peerId: peer.id, roomId: peer.roomId, cause }, 'peer left');
+    const room = hub.remove(peer);
+    if (room && notifyLocal) hub.deliverLeave(room, peer.id);
+    backend.publish(peer.roomId, {
+      senderId: peer.id,
+      data: { type: 'peer-disconnected' },
+      originServerId: backend.serverId,
+      event: 'leave',
+    });
+    try {
+      await backend.leave(peer.roomId, peer.id);
+    } catch (err) {
+      // The node lease expires the entry later (redis backend); nothing else to do here.
+      logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend leave failed');
+    }
+  }
+}

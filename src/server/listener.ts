@@ -1,0 +1,158 @@
+/**
+ * The listening side: the HTTP or HTTPS server that carries WebSocket upgrades and the HTTP
+ * routes, its slowloris defences (MAX_PENDING_UPGRADES, HANDSHAKE_TIMEOUT_MS), and the optional
+ * HEALTH_PORT server. Knows nothing of rooms: a complete upgrade request is handed to `onUpgrade`.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import { createRequestHandler, type RouteHost } from './http-routes.js';
+
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export class Listener {
+  readonly httpServer: http.Server | https.Server;
+  readonly healthServer: http.Server | undefined;
+  /** Sockets accepted but whose request head has not arrived yet (the slowloris cap). */
+  readonly handshaking = new Set<Socket>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly metrics: Metrics,
+    routes: RouteHost,
+    onUpgrade: UpgradeHandler,
+  ) {
+    const serverOptions: http.ServerOptions = {
+      // Slowloris: the whole upgrade request must arrive within the handshake timeout. Node
+      // enforces these only every connectionsCheckingInterval (30 s by default), so check
+      // often enough for the timeout to mean what it says.
+      headersTimeout: config.handshakeTimeoutMs,
+      requestTimeout: config.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, config.handshakeTimeoutMs / 4)),
+    };
+    this.httpServer =
+      config.tlsCertFile && config.tlsKeyFile
+        ? https.createServer(
+            {
+              ...serverOptions,
+              handshakeTimeout: config.handshakeTimeoutMs,
+              cert: readFileSync(config.tlsCertFile),
+              key: readFileSync(config.tlsKeyFile),
+            },
+            createRequestHandler(routes, false),
+          )
+        : http.createServer(serverOptions, createRequestHandler(routes, false));
+    this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
+    this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
+    this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      this.handshakeDone(socket);
+      onUpgrade(req, socket, head);
+    });
+    this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      endAndDestroy(socket, `HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`),
+    );
+    if (config.healthPort !== undefined)
+      this.healthServer = http.createServer(createRequestHandler(routes, true));
+  }
+
+  async listen(): Promise<void> {
+    await listenOn(this.httpServer, this.config.wsPort, this.config.host);
+    if (this.healthServer)
+      await listenOn(this.healthServer, this.config.healthPort ?? 0, this.config.host);
+  }
+
+  get port(): number {
+    return portOf(this.httpServer);
+  }
+
+  get healthPort(): number | undefined {
+    return this.healthServer ? portOf(this.healthServer) : undefined;
+  }
+
+  /** Re-read the TLS pair (SIGHUP); false when native TLS is not configured. */
+  reloadTls(): boolean {
+    const { tlsCertFile, tlsKeyFile } = this.config;
+    if (!(this.httpServer instanceof https.Server) || !tlsCertFile || !tlsKeyFile) return false;
+    this.httpServer.setSecureContext({
+      cert: readFileSync(tlsCertFile),
+      key: readFileSync(tlsKeyFile),
+    });
+    return true;
+  }
+
+  /** Stop accepting; resolves when the main server has closed (idle keep-alives are dropped). */
+  stopAccepting(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    this.httpServer.closeIdleConnections();
+    return closed;
+  }
+
+  /** Drop whatever is still connected, then close the health server. */
+  async closeAll(): Promise<void> {
+    this.httpServer.closeAllConnections();
+    const h = this.healthServer;
+    if (h) {
+      await new Promise<void>((resolve) => h.close(() => resolve()));
+      h.closeAllConnections();
+    }
+  }
+
+  /**
+   * MAX_PENDING_UPGRADES caps the sockets still in their handshake: accepted (TCP, and for
+   * native TLS the TLS handshake) but without a complete request head. A slowloris client
+   * holds one slot until HANDSHAKE_TIMEOUT_MS drops it; past the cap, new sockets are refused.
+   */
+  private onConnection(socket: Socket): void {
+    if (this.handshaking.size >= this.config.maxPendingUpgrades) {
+      this.metrics.admissionRefusals.inc({ reason: 'pending-upgrades' });
+      if (this.httpServer instanceof https.Server) socket.destroy();
+      else endAndDestroy(socket, 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.handshaking.add(socket);
+    socket.once('close', () => this.handshaking.delete(socket));
+  }
+
+  /** The request head arrived on this socket (a TLS socket wraps the one counted). */
+  private handshakeDone(socket: Duplex): void {
+    if (!this.handshaking.delete(socket as Socket))
+      this.handshaking.delete((socket as { _parent?: Socket })._parent as Socket);
+  }
+}
+
+/** The status line for a request Node's parser refused (it is written before any upgrade). */
+function clientErrorStatus(err: NodeJS.ErrnoException): string {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
+  return '400 Bad Request';
+}
+
+/**
+ * Answer and close for good: end() alone leaves the socket half-open for as long as a client
+ * that never reads keeps it, which is exactly what a slowloris client does.
+ */
+export function endAndDestroy(socket: Duplex, response: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(response, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function listenOn(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function portOf(server: http.Server): number {
+  const addr = server.address();
+  return addr && typeof addr === 'object' ? addr.port : 0;
+}
