@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,api] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,api] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -14,6 +14,8 @@ import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
+import { Redis } from 'ioredis';
+import { commandStats, diffStats, idleRun } from './idle.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
@@ -23,6 +25,7 @@ import {
   ROOT,
   startBare,
   startRedis,
+  startSocketIo,
   startSwitchboard,
   type Proc,
 } from './servers.js';
@@ -70,8 +73,19 @@ const numArg = (name: string) => {
 /** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
 const FIXED_RATE = numArg('rate') ?? 2000;
 if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')!;
-const K2_ROOMS = 50;
+/** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
+const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
+/** --k=N: peers per room of the cross-node run and its single-node comparison (default 2). */
+const CROSS_K = numArg('k') ?? 2;
+/** --burst=N: the cross-node run (and its single-node comparison) sends N messages per write. */
+const CROSS_BURST = numArg('burst') ?? 1;
+/** --idle=100,10000: the idle scenario's room counts. */
+const IDLE_ROOMS = (
+  args.find((a) => a.startsWith('--idle='))?.slice(7) ?? (quick ? '100,2000' : '100,10000')
+)
+  .split(',')
+  .map(Number);
 const SAT_P99_MS = 50;
 /**
  * Saturation and half-load runs send each sender's offer and four candidates in one write, as a
@@ -87,7 +101,11 @@ const started = Date.now();
 
 async function compile(): Promise<void> {
   await build({
-    entryPoints: [path.join(ROOT, 'bench/generator.ts'), path.join(ROOT, 'bench/bare-relay.ts')],
+    entryPoints: [
+      path.join(ROOT, 'bench/generator.ts'),
+      path.join(ROOT, 'bench/bare-relay.ts'),
+      path.join(ROOT, 'bench/socketio-relay.ts'),
+    ],
     outdir: BUILD_DIR,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -146,23 +164,18 @@ function logRelay(name: string, server: string, r: RelayResult): void {
 }
 
 /** Highest rate whose p99 stays under SAT_P99_MS with zero loss and the rate actually sent. */
-async function saturate(gen: Generator, p: Proc, server: string) {
+async function saturate(
+  gen: Generator,
+  p: Proc,
+  server: string,
+  mk: (tag: string, rate: number) => RelayCmd = (tag, rate) =>
+    relayCmd([p.url], tag, 2, K2_ROOMS, rate, MODE.satStepMs, [p.pid], SAT_BURST),
+) {
   const steps: RelayResult[] = [];
   // A failed step is tried once more: on a shared machine one descheduling of the server can
   // push a short step's p99 over the bound without the load being the cause.
   const trial = async (rate: number, retry = true): Promise<RelayResult | undefined> => {
-    const r = await gen.run<RelayResult>(
-      relayCmd(
-        [p.url],
-        `sat${steps.length}`,
-        2,
-        K2_ROOMS,
-        Math.round(rate),
-        MODE.satStepMs,
-        [p.pid],
-        SAT_BURST,
-      ),
-    );
+    const r = await gen.run<RelayResult>(mk(`sat${steps.length}`, Math.round(rate)));
     steps.push(r);
     const pass = r.p99Ms < SAT_P99_MS && r.loss === 0 && r.sentPerSec >= 0.95 * rate;
     log(
@@ -313,14 +326,14 @@ async function redisScenarios(gen: Generator): Promise<void> {
         results.churn.push({ name: 'churn', server: 'bare', result: r });
       },
     );
-  if (enabled('cross') && !enabled('relay'))
+  if (enabled('cross') && (!enabled('relay') || CROSS_BURST > 1 || CROSS_K !== 2))
     await withServer(
       () => startSwitchboard(),
       async (p) => {
         // The cross-node target compares with single-node Switchboard: measure it in this run
         // too, warm like every measured server.
         const cmd = (tag: string) =>
-          relayCmd([p.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid]);
+          relayCmd([p.url], tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid], CROSS_BURST);
         await gen.run<RelayResult>(cmd('warm'));
         const r = await gen.run<RelayResult>(cmd('fixed2'));
         results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
@@ -344,22 +357,41 @@ async function redisScenarios(gen: Generator): Promise<void> {
     const env = { API_KEYS: BENCH_API_KEY };
     const a = await startSwitchboard({ redisUrl, name: 'node-a', env });
     const b = await startSwitchboard({ redisUrl, name: 'node-b', env });
+    const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
     try {
       const pids = [a.pid, b.pid, redis.pid];
       if (enabled('api')) await apiScenario(gen, a, b, pids);
       if (enabled('cross')) {
         const cmd = (tag: string) =>
-          relayCmd([a.url, b.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids);
+          relayCmd(
+            [a.url, b.url],
+            tag,
+            CROSS_K,
+            K2_ROOMS,
+            FIXED_RATE,
+            MODE.fixedMs,
+            pids,
+            CROSS_BURST,
+          );
         // Warm both nodes first, as the single-node servers are: a fresh node spends its first
         // seconds compiling (V8's background threads took a quarter of its CPU), and the
         // single-node figure this is compared with is measured warm.
         await gen.run<RelayResult>(cmd('cross-warm'));
         const reps: RelayResult[] = [];
+        const s0 = await commandStats(admin);
         for (let i = 0; i < MODE.headlineReps; i++) {
           const r = await gen.run<RelayResult>(cmd(`cross${i}`));
           logRelay('K=2 cross-node', 'switchboard×2+redis', r);
           reps.push(r);
         }
+        const d = diffStats(s0, await commandStats(admin));
+        const delivered = reps.reduce((n, r) => n + r.delivered, 0);
+        (results.redisCommands ??= []).push({
+          scenario: `cross-node K=${CROSS_K} ${K2_ROOMS} rooms burst ${CROSS_BURST}`,
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, delivered),
+          unit: 'per delivered msg (warm-up and probes included)',
+          by: Object.fromEntries(d),
+        });
         results.relay.push({
           name: 'K=2 cross-node',
           server: 'switchboard×2+redis',
@@ -368,14 +400,46 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       }
       if (enabled('churn')) {
+        const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
+        const d = diffStats(s0, await commandStats(admin));
         log(`churn switchboard×2+redis: ${r.opsPerSec.toFixed(0)} join+leave/s`);
         results.churn.push({ name: 'churn', server: 'switchboard×2+redis', result: r });
+        // A cycle is one join and one leave: commands per cycle.
+        (results.redisCommands ??= []).push({
+          scenario: 'churn, 2 nodes',
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, r.cycles),
+          unit: 'per join+leave',
+          by: Object.fromEntries(d),
+        });
+      }
+      if (enabled('idle'))
+        for (const rooms of IDLE_ROOMS) {
+          const r = await idleRun(
+            [a.url, b.url],
+            redis.port,
+            { nodes: [a.pid, b.pid], redis: redis.pid },
+            rooms,
+            quick ? 5000 : 10_000, // three lease ticks at the default NODE_LEASE_MS
+          );
+          log(
+            `idle ${rooms} rooms: ${r.redisCmdsPerSec.toFixed(1)} redis cmds/s, node cpu ${r.nodeCpuPct.map((c) => c.toFixed(2)).join(' + ')} %`,
+          );
+          (results.idle ??= []).push(r);
+        }
+      if (enabled('crosssat')) {
+        // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
+        const sat = await saturate(gen, a, 'switchboard×2+redis', (tag, rate) =>
+          relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+        );
+        (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
       }
     } finally {
+      admin.disconnect();
       await a.stop();
       await b.stop();
     }
+    if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
   } finally {
     await redis.stop();
   }
@@ -447,6 +511,68 @@ async function untilApi(port: number, path: string): Promise<void> {
   }
 }
 
+async function socketIoAvailable(): Promise<boolean> {
+  try {
+    await import('socket.io');
+    await import('@socket.io/redis-adapter');
+    return true;
+  } catch {
+    results.skipped.push('socket.io: socket.io or @socket.io/redis-adapter is not installed');
+    return false;
+  }
+}
+
+/**
+ * Socket.IO + @socket.io/redis-adapter, two processes on the same redis-server, loaded like
+ * Switchboard's cross-node run (same rooms, peers, rate, bursts): the second reference.
+ */
+async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
+  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const a = await startSocketIo(redisUrl, 'sio-a');
+  const b = await startSocketIo(redisUrl, 'sio-b');
+  try {
+    const pids = [a.pid, b.pid, redis.pid];
+    if (enabled('cross')) {
+      const cmd = (tag: string): RelayCmd => ({
+        ...relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        ),
+        sio: true,
+      });
+      await gen.run<RelayResult>(cmd('sio-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`sio${i}`));
+        logRelay('K=2 cross-node', 'socket.io×2+redis', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'socket.io×2+redis',
+        result: medianOf(reps),
+        reps,
+      });
+    }
+    if (enabled('crosssat')) {
+      const sat = await saturate(gen, a, 'socket.io×2+redis', (tag, rate) => ({
+        ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+        sio: true,
+      }));
+      (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+}
+
 /** --profile: both servers under K=2 load at 4× the fixed rate, with --cpu-prof, one after the other. */
 async function profileRun(gen: Generator): Promise<void> {
   const dir = path.join(ROOT, 'bench/results/profiles');
@@ -491,7 +617,8 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (enabled('cross') || enabled('churn') || enabled('api')) await redisScenarios(gen);
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
+      await redisScenarios(gen);
   } finally {
     gen.stop();
   }

@@ -154,6 +154,14 @@ export async function startBare(nodeArgs: string[] = []): Promise<Proc> {
   return startProc('bare', process.execPath, args, port, env);
 }
 
+/** Socket.IO + @socket.io/redis-adapter (bench/socketio-relay.ts); one process without Redis. */
+export async function startSocketIo(redisUrl?: string, name = 'socket.io'): Promise<Proc> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
+  if (redisUrl) env.REDIS_URL = redisUrl;
+  return startProc(name, process.execPath, [path.join(BUILD_DIR, 'socketio-relay.mjs')], port, env);
+}
+
 export async function startRedis(): Promise<Proc> {
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
