@@ -41,6 +41,8 @@ export interface RedisApiHost {
   op<T>(operation: string, fn: () => Promise<T>): Promise<T>;
   /** Hand a command to this node's own handler. */
   local(roomId: string, command: RoomCommand): void;
+  /** A command was published to a node channel nobody subscribes (the node is gone). */
+  onUnreachable(node: string, roomId: string): void;
 }
 
 /** What travels on a node channel. */
@@ -145,7 +147,12 @@ export class RedisApi {
     const { serverId, keys, conn, op } = this.host;
     if (node === serverId) return this.host.local(message.roomId, message.command);
     const channel = keys.nodeChannel(node);
-    await op('api-publish', () => conn.publish([[channel, JSON.stringify(message)]])[0]!);
+    const receivers = await op(
+      'api-publish',
+      () => conn.publish([[channel, JSON.stringify(message)]])[0]!,
+    );
+    // Nobody listens on a dead node's channel: its members stay until they are reaped.
+    if (receivers === 0) this.host.onUnreachable(node, message.roomId);
   }
 
   /** A node channel's payload, validated (Redis is trusted, but garbage must not crash a node). */

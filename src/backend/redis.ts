@@ -111,6 +111,8 @@ export class RedisBackend implements Backend {
       roomIdMaxLength: config.roomIdMaxLength,
       op: (name, fn) => this.op(name, fn),
       local: (roomId, command) => this.onCommand(roomId, command),
+      onUnreachable: (node, roomId) =>
+        logger.warn({ node, roomId }, 'api command for a node that does not listen (reaped later)'),
     });
   }
 
