@@ -169,4 +169,27 @@ describe('server API on two nodes sharing one redis', { timeout: 60_000 }, () =>
     assert.equal(cursor, null);
     for (const id of stay) assert.ok(seen.has(id), `${id} listed`);
   });
+
+  test('a peer of a node killed without cleanup: removal logged as unreachable, the peer reaped later', async () => {
+    const c = await NodeProcess.start({
+      REDIS_URL: redis.url,
+      API_KEYS: API_KEY,
+      NODE_LEASE_MS: '1500',
+    });
+    const r = room();
+    const ghost = await member(c, r);
+    const y = await member(b, r);
+    await c.kill('SIGKILL');
+    const res = await api(b.port, 'DELETE', `/api/v1/rooms/${r}/peers/${ghost.id}`);
+    assert.equal(res.status, 204);
+    await b.waitForLog((l) => l.node === c.serverId && /does not listen/.test(l.msg));
+    // Reaped with its node's lease: then y hears it leave and the room lists y alone.
+    const left = (await y.next(30_000)) as { type: string; peerId: string };
+    assert.deepEqual(left, { type: 'peer-disconnected', peerId: ghost.id });
+    const after = await api(a.port, 'GET', `/api/v1/rooms/${r}`);
+    assert.deepEqual(
+      (after.body as { members: { peerId: string }[] }).members.map((m) => m.peerId),
+      [y.id],
+    );
+  });
 });
