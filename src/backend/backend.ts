@@ -8,7 +8,10 @@
  * between nodes. The redis backend also keeps, per member, a record (member-record.ts: node,
  * joinedAt, protocol version, subject) and detects dead nodes by a lease per node: a member
  * stays registered for as long as its node is alive and has not called `leave` for it, whether
- * or not it still has a socket (so a detached member is simply one not left yet).
+ * or not it still has a socket (so a detached member is simply one not left yet). Cluster-wide
+ * reads for a server API go straight to the Redis layout (README.md, "Key and channel
+ * layout"): rooms are the sets `P room:*` (`SCAN … TYPE set`, cursor-paged), a room's members
+ * with their records one `HGETALL {P room:ROOM}:members`.
  */
 import type { SignalMessage } from '../protocol/message.js';
 

@@ -55,7 +55,10 @@ export class NodeLiveness {
   /** Leaves whose script failed (Redis away): retried by the tick, so no ghost stays behind. */
   private readonly failedLeaves = new Map<string, Set<string>>();
   private rebuildPending = false;
-  private running = false;
+  /** A lease call is in flight. */
+  private leasing = false;
+  /** Re-registration, retries, the sweep or reaping is running. */
+  private busy = false;
 
   constructor(
     private readonly serverId: string,
@@ -152,31 +155,47 @@ export class NodeLiveness {
     this.rebuildPending = true;
   }
 
+  /**
+   * The lease call runs on every tick (unless the previous one is still in flight); the slower
+   * work — re-registration, failed leaves, the TTL sweep, reaping — runs one at a time beside
+   * it, so a long reap never delays this node's own lease. Dead nodes are claimed only when
+   * this node is free to reap them.
+   */
   async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    if (this.leasing) return;
+    this.leasing = true;
+    let present: number;
+    let claimed: string[];
     try {
-      const [present, claimed] = await this.host.op('node-lease', () =>
+      [present, claimed] = await this.host.op('node-lease', () =>
         this.conn.scripts.sbNode(
           this.keys.nodes(),
           this.serverId,
           this.config.nodeLeaseMs,
-          this.host.reapAllowed() ? '1' : '0',
+          this.host.reapAllowed() && !this.busy ? '1' : '0',
           MAX_CLAIMS,
         ),
       );
-      if (present === 0 && this.local.size > 0) {
-        this.logger.warn('node lease was gone from redis: re-registering members');
-        this.rebuildPending = true;
-      }
+    } catch {
+      return; // counted by the breaker; the next tick retries
+    } finally {
+      this.leasing = false;
+    }
+    if (present === 0 && this.local.size > 0) {
+      this.logger.warn('node lease was gone from redis: re-registering members');
+      this.rebuildPending = true;
+    }
+    if (this.busy) return;
+    this.busy = true;
+    try {
       if (this.rebuildPending) await this.rebuild();
       if (this.failedLeaves.size > 0) await this.retryLeaves();
       await this.sweep();
       for (const dead of claimed) await this.reapNode(dead);
     } catch {
-      // counted by the breaker; the next tick retries
+      // counted by the breaker; the next tick retries (a claim lapses and is taken again)
     } finally {
-      this.running = false;
+      this.busy = false;
     }
   }
 
