@@ -8,9 +8,10 @@ import type { CloseEntry } from '../close-codes.js';
 export type AuthResult =
   | {
       ok: true;
-      /** ms since epoch, when the token expires */ expiresAt: number | undefined;
-      /** The token's `sub`, shown by the server API (SPEC.md §14); never logged. */
-      subject?: string | undefined;
+      /** ms since epoch, when the token expires */
+      expiresAt: number | undefined;
+      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12; the server API's member listing, §14). */
+      subject?: string;
     }
   | { ok: false; close: CloseEntry };
 

@@ -1,6 +1,7 @@
 /**
- * HTTP endpoints (SPEC.md §8): /healthz, /readyz, /metrics on the WebSocket port (anything else
- * is 426 Upgrade Required), and the same three on HEALTH_PORT (anything else 404 there).
+ * HTTP endpoints (SPEC.md §8, §12): /healthz, /readyz, /metrics and /ice-servers (ice-route.ts)
+ * on the WebSocket port (anything else is 426 Upgrade Required), and the first three on
+ * HEALTH_PORT (anything else 404 there).
  * Every /api/ path on the WebSocket port goes to the server API (§14), which answers 404 when
  * it is off.
  */
@@ -14,6 +15,8 @@ export interface RouteHost {
   /** true when ready for new connections: lifecycle ready, backend answering, circuit closed. */
   isReady(): Promise<boolean>;
   readonly registry: Registry;
+  /** `GET /ice-servers` and its CORS preflight (SPEC.md §12), on the main port only. */
+  iceServers?(req: IncomingMessage, res: ServerResponse): void;
   /** Extra routes (e.g. the demo page); return true when handled. */
   extraRoute?(req: IncomingMessage, res: ServerResponse): boolean;
   /** The server API (SPEC.md §14); it answers 404 itself when API_KEYS is unset. */
@@ -56,6 +59,7 @@ export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
           return;
       }
     }
+    if (!healthOnly && path === '/ice-servers' && host.iceServers) return host.iceServers(req, res);
     if (!healthOnly && path.startsWith(API_PREFIX))
       return host.api.handle(req, res, path, q === -1 ? '' : req.url!.slice(q + 1));
     if (!healthOnly && host.extraRoute?.(req, res)) return;

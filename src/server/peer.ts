@@ -22,9 +22,8 @@ export class Peer {
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
-  /** The token's `sub` (auth on), for the server API's member listing. */
+  /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
-
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
    * string that must be flattened and hashed on every Map lookup of the hot path.

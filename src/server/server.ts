@@ -23,6 +23,8 @@ import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
 import { Departures } from './departures.js';
 import type { RouteHost } from './http-routes.js';
+import { createIceServersRoute } from './ice-route.js';
+import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
@@ -92,6 +94,7 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -112,6 +115,7 @@ export class SwitchboardServer {
       isReady: () => this.isReady(),
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
+      iceServers: createIceServersRoute(this.ctx),
       api: createApi(this.ctx),
     };
     this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
@@ -132,6 +136,7 @@ export class SwitchboardServer {
     });
     await this.listener.listen();
     this.timers.start();
+    this.ctx.ice.start();
     this.setState('ready');
   }
 
@@ -177,6 +182,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.
