@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { API_KEY, api, errorCode } from './helpers/api.js';
-import { memberV2, startServer, type TestClient, type TestServer } from './helpers/server.js';
+import {
+  memberV2,
+  once,
+  startServer,
+  until,
+  type TestClient,
+  type TestServer,
+} from './helpers/server.js';
 
 let s: TestServer;
 const clients: TestClient[] = [];
@@ -152,6 +159,24 @@ describe('hostile input to the server API', { timeout: 60_000 }, () => {
     assert.match(response, /^HTTP\/1\.1 413 /);
     assert.ok(closedByServer);
     assert.ok(written < 64 * 1024 * 1024, `stopped reading (${written} bytes written)`);
+    await stillServing();
+  });
+
+  test('a client gone mid-body leaves nothing waiting: the request is settled and logged', async () => {
+    const path = '/api/v1/rooms/gone-mid-body/messages';
+    const socket = net.connect(s.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    // Expect: 100-continue, so the server has begun the request before the body is cut.
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n',
+    );
+    const [first] = (await once(socket, 'data')) as [Buffer];
+    assert.match(first.toString(), /^HTTP\/1\.1 100 Continue/);
+    socket.write('{"message":{"type":"offer",');
+    socket.destroy();
+    await until(() => s.logs.text.includes(`"path":"${path}"`), 5000, 'the request settled');
     await stillServing();
   });
 

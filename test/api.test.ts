@@ -39,7 +39,7 @@ test('API_KEYS: several keys accepted; a short or spaced key stops the start, ne
 });
 
 describe('server API off', TIMEOUT, () => {
-  test('without API_KEYS every /api/ path answers 404, with or without a key', async () => {
+  test('without API_KEYS every /api/ path answers 404, with or without a key, unlogged', async () => {
     const s = await startServer();
     try {
       for (const path of ['/api/v1/rooms', '/api/v1/openapi.json', '/api/', '/api/v1/rooms/x']) {
@@ -48,6 +48,7 @@ describe('server API off', TIMEOUT, () => {
         assert.equal(errorCode(res), 'not_found');
       }
       assert.equal((await api(s.port, 'GET', '/api/v1/rooms', { key: null })).status, 404);
+      assert.ok(!s.logs.text.includes('api request'), 'no API, no API log lines');
     } finally {
       await s.close();
     }

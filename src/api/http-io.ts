@@ -91,14 +91,18 @@ function readCapped(req: IncomingMessage, maxBytes: number): Promise<string> {
       if (!isUtf8(body)) return reject(new ApiError(ApiErrors.invalidJson));
       resolve(body.toString('utf8'));
     };
+    // A client gone mid-body (error, or a close before the end) settles the read too: nothing
+    // is left waiting, holding what was read so far.
     const onError = () => fail(ApiErrors.invalidJson);
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onError);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onError);
   });
 }

@@ -83,7 +83,11 @@ export class ApiRouter {
       finish(entry.status);
     };
 
-    if (!this.keys.enabled) return fail(ApiErrors.notFound);
+    if (!this.keys.enabled) {
+      // Off: no API, so no API log line either (a scan of /api/ paths costs no log volume).
+      sendError(req, res, ApiErrors.notFound);
+      return void this.metrics.apiRequests.inc({ route: template, status: '404' });
+    }
     if (keyId === undefined) return fail(ApiErrors.unauthorized, { 'www-authenticate': 'Bearer' });
 
     const segments = path.split('/');
