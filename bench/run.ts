@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -22,6 +22,7 @@ import {
   ROOT,
   startBare,
   startRedis,
+  pinToServerCore,
   startSocketIo,
   startSwitchboard,
   type Proc,
@@ -449,6 +450,62 @@ async function redisScenarios(gen: Generator): Promise<void> {
   }
 }
 
+/**
+ * --only=cluster: the cross-node run on a real 3-master Redis Cluster (started with the tests'
+ * helper; sharded pub/sub), the masters pinned to the servers' core like redis-server is.
+ */
+async function clusterScenario(gen: Generator): Promise<void> {
+  const { RedisClusterNodes } = await import('../test/helpers/redis.js');
+  let cluster: Awaited<ReturnType<typeof RedisClusterNodes.start>>;
+  try {
+    cluster = await RedisClusterNodes.start();
+  } catch (err) {
+    results.skipped.push(`cluster: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    const masterPids = cluster.servers.map(
+      (s) => (s as unknown as { proc: { pid: number } }).proc.pid,
+    );
+    for (const pid of masterPids) pinToServerCore(pid);
+    const clusterNodes = cluster.seeds.join(',');
+    const a = await startSwitchboard({ clusterNodes, name: 'cluster-a' });
+    const b = await startSwitchboard({ clusterNodes, name: 'cluster-b' });
+    try {
+      const pids = [a.pid, b.pid, ...masterPids];
+      const cmd = (tag: string) =>
+        relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        );
+      await gen.run<RelayResult>(cmd('cl-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`cl${i}`));
+        logRelay('K=2 cross-node', 'switchboard×2+cluster×3', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'switchboard×2+cluster×3',
+        result: medianOf(reps),
+        reps,
+      });
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function socketIoAvailable(): Promise<boolean> {
   try {
     await import('socket.io');
@@ -562,6 +619,7 @@ async function main(): Promise<void> {
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
     if (['cross', 'churn', 'idle', 'crosssat', 'sio'].some(enabled)) await redisScenarios(gen);
+    if (only?.includes('cluster')) await clusterScenario(gen);
   } finally {
     gen.stop();
   }
