@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,api] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -25,6 +25,7 @@ import {
   ROOT,
   startBare,
   startRedis,
+  pinToServerCore,
   startSocketIo,
   startSwitchboard,
   type Proc,
@@ -78,6 +79,8 @@ const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
 /** --k=N: peers per room of the cross-node run and its single-node comparison (default 2). */
 const CROSS_K = numArg('k') ?? 2;
+/** Cross-node saturation (50 rooms × 10) starts at 1,000 msg/s, i.e. 9,000 deliveries/s. */
+const CROSS_SAT_START = 1000;
 /** --burst=N: the cross-node run (and its single-node comparison) sends N messages per write. */
 const CROSS_BURST = numArg('burst') ?? 1;
 /** --idle=100,10000: the idle scenario's room counts. */
@@ -170,6 +173,8 @@ async function saturate(
   server: string,
   mk: (tag: string, rate: number) => RelayCmd = (tag, rate) =>
     relayCmd([p.url], tag, 2, K2_ROOMS, rate, MODE.satStepMs, [p.pid], SAT_BURST),
+  /** First rate tried (sent msg/s): K=10 delivers 9 per message, so it starts lower. */
+  start = 5000,
 ) {
   const steps: RelayResult[] = [];
   // A failed step is tried once more: on a shared machine one descheduling of the server can
@@ -186,7 +191,7 @@ async function saturate(
   let best: RelayResult | undefined;
   let lo = 0;
   let hi = 0;
-  for (let rate = 5000; rate <= 400_000; rate *= 1.6) {
+  for (let rate = start; rate <= 400_000; rate *= 1.6) {
     const r = await trial(rate);
     if (!r) {
       hi = rate;
@@ -429,8 +434,13 @@ async function redisScenarios(gen: Generator): Promise<void> {
         }
       if (enabled('crosssat')) {
         // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
-        const sat = await saturate(gen, a, 'switchboard×2+redis', (tag, rate) =>
-          relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+        const sat = await saturate(
+          gen,
+          a,
+          'switchboard×2+redis',
+          (tag, rate) =>
+            relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+          CROSS_SAT_START,
         );
         (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
       }
@@ -511,6 +521,62 @@ async function untilApi(port: number, path: string): Promise<void> {
   }
 }
 
+/**
+ * --only=cluster: the cross-node run on a real 3-master Redis Cluster (started with the tests'
+ * helper; sharded pub/sub), the masters pinned to the servers' core like redis-server is.
+ */
+async function clusterScenario(gen: Generator): Promise<void> {
+  const { RedisClusterNodes } = await import('../test/helpers/redis.js');
+  let cluster: Awaited<ReturnType<typeof RedisClusterNodes.start>>;
+  try {
+    cluster = await RedisClusterNodes.start();
+  } catch (err) {
+    results.skipped.push(`cluster: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    const masterPids = cluster.servers.map(
+      (s) => (s as unknown as { proc: { pid: number } }).proc.pid,
+    );
+    for (const pid of masterPids) pinToServerCore(pid);
+    const clusterNodes = cluster.seeds.join(',');
+    const a = await startSwitchboard({ clusterNodes, name: 'cluster-a' });
+    const b = await startSwitchboard({ clusterNodes, name: 'cluster-b' });
+    try {
+      const pids = [a.pid, b.pid, ...masterPids];
+      const cmd = (tag: string) =>
+        relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        );
+      await gen.run<RelayResult>(cmd('cl-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`cl${i}`));
+        logRelay('K=2 cross-node', 'switchboard×2+cluster×3', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'switchboard×2+cluster×3',
+        result: medianOf(reps),
+        reps,
+      });
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function socketIoAvailable(): Promise<boolean> {
   try {
     await import('socket.io');
@@ -561,10 +627,16 @@ async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
       });
     }
     if (enabled('crosssat')) {
-      const sat = await saturate(gen, a, 'socket.io×2+redis', (tag, rate) => ({
-        ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
-        sio: true,
-      }));
+      const sat = await saturate(
+        gen,
+        a,
+        'socket.io×2+redis',
+        (tag, rate) => ({
+          ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+          sio: true,
+        }),
+        CROSS_SAT_START,
+      );
       (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
     }
   } finally {
@@ -619,6 +691,7 @@ async function main(): Promise<void> {
     if (enabled('storm')) await stormScenario(gen);
     if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
       await redisScenarios(gen);
+    if (only?.includes('cluster')) await clusterScenario(gen);
   } finally {
     gen.stop();
   }

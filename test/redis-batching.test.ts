@@ -127,3 +127,42 @@ test("an array carrying a node's own envelopes is not delivered back to it", asy
   await until(() => inbox.a.length === 1 && inbox.b.length === 2);
   assert.equal((inbox.a[0]!.data as { candidate: string }).candidate, 'c6');
 });
+
+test('broadcast and directed envelopes of one turn keep their order across the two channels', async () => {
+  const room = 'mixed';
+  await b.join(room, 'pb', 10);
+  b.subscribe(room);
+  await a.join(room, 'pa', 10); // a learns that pb is on b: directed messages go to b's channel
+  a.subscribe(room);
+  const roomChannel = `${prefix}room:mixed`;
+  const bDirect = `{${prefix}room:mixed}:to:${b.serverId}`;
+  await until(async () => {
+    const n = (await admin.pubsub('NUMSUB', roomChannel, bDirect)) as (string | number)[];
+    return n[1] === 2 && n[3] === 1;
+  });
+  assert.ok(a.knowsPeer(room, 'pb'), "a routes pb's directed messages to b's node channel");
+  inbox.b.length = 0;
+  const msg = (i: number, to?: string): Envelope => ({
+    ...candidate('pa', i, a.serverId),
+    ...(to === undefined ? {} : { to }),
+  });
+  a.publish(room, msg(0));
+  a.publish(room, msg(1));
+  a.publish(room, msg(2, 'pb'));
+  a.publish(room, msg(3));
+  a.publish(room, msg(4, 'pb'));
+  a.publish(room, msg(5, 'pb'));
+  await until(() => inbox.b.length >= 6);
+  assert.deepEqual(
+    inbox.b.map((e) => [(e.data as { candidate: string }).candidate, e.to]),
+    [
+      ['c0', undefined],
+      ['c1', undefined],
+      ['c2', 'pb'],
+      ['c3', undefined],
+      ['c4', 'pb'],
+      ['c5', 'pb'],
+    ],
+  );
+  await Promise.all([a.leave(room, 'pa'), b.leave(room, 'pb')]);
+});
