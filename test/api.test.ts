@@ -281,4 +281,20 @@ describe('server API on the memory backend', TIMEOUT, () => {
     assert.ok(Number(line.split(' ').pop()) >= 2);
     assert.ok(!text.includes('metric-room-a'), 'never a raw path as a label');
   });
+
+  test('an accepted API message counts once in signaling_messages_forwarded_total', async () => {
+    const a = await join(s, 'count-1');
+    const b = await join(s, 'count-1');
+    clients.push(a, b);
+    const forwarded = async () =>
+      (await s.server.metrics.messagesForwarded.get()).values[0]?.value ?? 0;
+    const before = await forwarded();
+    const res = await api(s.port, 'POST', '/api/v1/rooms/count-1/messages', {
+      body: { message: { type: 'control', action: 'tick' } },
+    });
+    assert.equal(res.status, 202);
+    await a.next();
+    await b.next();
+    assert.equal((await forwarded()) - before, 1, 'one message, two receivers: counted once');
+  });
 });

@@ -8,6 +8,7 @@ import { InvalidCursorError, type Backend, type RoomCommand } from '../backend/b
 import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { validateMessage } from '../protocol/message.js';
 import { isValidRoomId } from '../protocol/room-id.js';
 import { ApiError, ApiErrors } from './errors.js';
@@ -25,10 +26,11 @@ export interface RoomRoutesDeps {
   readonly backend: Backend;
   readonly config: Config;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 export function roomRoutes(deps: RoomRoutesDeps): Route[] {
-  const { backend, config, logger } = deps;
+  const { backend, config, logger, metrics } = deps;
 
   /** Backend failures (Redis down, circuit open) answer 503; a bad cursor 400. */
   async function call<T>(fn: () => Promise<T>): Promise<T> {
@@ -107,6 +109,7 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
       if (!isPeerId(to) || !(await call(() => backend.commandPeer(roomId, to, command))))
         throw new ApiError(ApiErrors.peerNotFound);
     }
+    metrics.messagesForwarded.add(); // once per message, by the node that accepted it
     return { status: 202 };
   }
 

@@ -15,12 +15,11 @@ export class RoomControl {
   ) {}
 
   onCommand(roomId: string, command: RoomCommand): void {
-    const { hub, metrics } = this.ctx;
+    const { hub } = this.ctx;
     const room = hub.get(roomId);
     if (!room) return;
     if (command.op === 'message') {
-      if (hub.deliver(room, API_SENDER_ID, command.message, undefined, command.to) > 0)
-        metrics.messagesForwarded.add();
+      hub.deliver(room, API_SENDER_ID, command.message, undefined, command.to);
       return;
     }
     const targets =
