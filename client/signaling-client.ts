@@ -70,10 +70,19 @@ export type ReceivedMessage = SignalMessage & { from?: string };
 /** What the client may send: a SPEC message, with `to` for a directed message (v2). */
 export type OutgoingMessage = SignalMessage & { to?: string };
 
+/** An ICE server as RTCPeerConnection takes it (RTCIceServer), from the server (SPEC.md §12). */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
 export interface Welcome {
   peerId: string;
   roomId: string;
   peers: string[];
+  /** The server's STUN/TURN servers, TURN with a short-lived credential (absent: none offered). */
+  iceServers?: IceServer[];
 }
 
 export interface CloseInfo {
@@ -97,6 +106,11 @@ export interface ClientEvents {
   /** A peer left (v1: the id is unknown, undefined). */
   'peer-left': [peerId: string | undefined];
   message: [ReceivedMessage];
+  /**
+   * v2: the server sent fresh ICE servers (new TURN credentials) before the current ones expire.
+   * `client.iceServers` already holds them. PeerMesh applies them to its connections.
+   */
+  'ice-servers': [IceServer[]];
   /** The server refused a message: `schema-error`, or `unknown-peer` for a bad `to`. */
   rejected: [action: 'schema-error' | 'unknown-peer'];
   close: [CloseInfo];
@@ -108,6 +122,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
   peerId: string | undefined;
   /** Remote peers currently in the room (v2). */
   readonly peers = new Set<string>();
+  /** The ICE servers the server offered (v2 welcome, then each `ice-servers` refresh). */
+  iceServers: IceServer[] = [];
   /** Resolves on the first admission (v2 welcome; v1 open); rejects if closed before. */
   readonly ready: Promise<void>;
 
@@ -311,6 +327,13 @@ export class SignalingClient extends Emitter<ClientEvents> {
         case 'peer-joined':
           if (typeof payload?.peerId === 'string') this.addPeer(payload.peerId);
           return;
+        case 'ice-servers': {
+          const list = (msg.payload as { iceServers?: unknown } | undefined)?.iceServers;
+          if (!Array.isArray(list)) return;
+          this.iceServers = list as IceServer[];
+          this.emit('ice-servers', this.iceServers);
+          return;
+        }
         case 'schema-error':
         case 'unknown-peer':
           this.emit('rejected', msg.action);
@@ -341,8 +364,11 @@ export class SignalingClient extends Emitter<ClientEvents> {
     // every previous peer is gone as far as this session is concerned.
     for (const id of previous) this.emit('peer-left', id);
     for (const id of w.peers) this.peers.add(id);
+    this.iceServers = Array.isArray(w.iceServers) ? w.iceServers : [];
     this.admitted();
-    this.emit('welcome', { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] });
+    const welcome: Welcome = { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] };
+    if (Array.isArray(w.iceServers)) welcome.iceServers = w.iceServers;
+    this.emit('welcome', welcome);
   }
 }
 

@@ -124,6 +124,7 @@ export interface Metrics {
   disconnects: Counter<'cause'>;
   redisPublishFailures: Counter;
   reapedMembers: Counter;
+  turnCredentialsIssued: Counter<'via'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = true): Metrics {
@@ -206,6 +207,12 @@ export function createMetrics(registry = new Registry(), withDefaults = true): M
     reapedMembers: new Counter({
       name: 'signaling_reaped_members_total',
       help: 'Members of crashed nodes removed by this node',
+      registers,
+    }),
+    turnCredentialsIssued: new Counter({
+      name: 'signaling_turn_credentials_issued_total',
+      help: 'TURN credentials minted (SPEC.md §12), by where they went: welcome, refresh, http',
+      labelNames: ['via'],
       registers,
     }),
   };

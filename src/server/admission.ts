@@ -95,6 +95,7 @@ export class Admission {
           result.close === Close.forbidden ? 'forbidden' : 'unauthorized',
         );
       peer.expiresAt = result.expiresAt;
+      peer.subject = result.subject;
     }
     if (peer.state !== 'pending') return; // closed while authenticating
     const roomId = peer.roomId;
@@ -148,9 +149,13 @@ export class Admission {
     const room = hub.add(peer);
     if (peer.version === 2) {
       const peers = members.filter((id) => id !== peer.id);
-      peer.send(
-        Buffer.from(controlMessage('welcome', { peerId: peer.id, roomId: peer.roomId, peers })),
-      );
+      const welcome = {
+        peerId: peer.id,
+        roomId: peer.roomId,
+        peers,
+        ...this.ctx.ice.welcome(peer),
+      };
+      peer.send(Buffer.from(controlMessage('welcome', welcome)));
     }
     hub.deliverJoin(room, peer.id);
     backend.publish(peer.roomId, {

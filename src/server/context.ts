@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator } from './auth.js';
+import type { IceServers } from './ice-servers.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
 import type { RoomHub } from './room-hub.js';
@@ -38,6 +39,8 @@ export interface ServerContext {
   /** Open sockets per client IP (pending and admitted), for MAX_CONNECTIONS_PER_IP. */
   readonly connectionsPerIp: Map<string, number>;
   readonly limits: WindowLimits;
+  /** ICE servers and TURN credentials (SPEC.md §12). */
+  readonly ice: IceServers;
 }
 
 export function createWindowLimits(config: Config): WindowLimits {

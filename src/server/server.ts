@@ -22,6 +22,8 @@ import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
 import { Departures } from './departures.js';
 import type { RouteHost } from './http-routes.js';
+import { createIceServersRoute } from './ice-route.js';
+import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
@@ -89,6 +91,7 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
@@ -108,6 +111,7 @@ export class SwitchboardServer {
       isReady: () => this.isReady(),
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
+      iceServers: createIceServersRoute(this.ctx),
     };
     this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
       this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
@@ -126,6 +130,7 @@ export class SwitchboardServer {
     });
     await this.listener.listen();
     this.timers.start();
+    this.ctx.ice.start();
     this.setState('ready');
   }
 
@@ -171,6 +176,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.
