@@ -59,7 +59,7 @@ const joinedMsg = (id: string) => ({
   payload: { peerId: id },
 });
 
-test('a SIGKILLed node: its members are reaped and their peers told within the bound', async (t) => {
+test('a SIGKILLed node: its lease lapses, its members are reaped by node and their peers told once, within the bound', async (t) => {
   const c = await NodeProcess.start(env);
   try {
     const r = room();
@@ -71,6 +71,10 @@ test('a SIGKILLed node: its members are reaped and their peers told within the b
       joinedMsg(ghost.id),
       joinedMsg(ghost.id),
     ]);
+    const record = await admin.hget(`{room:${r}}:members`, ghost.id);
+    const deadNode = (JSON.parse(record!) as { node: string }).node;
+    assert.notEqual(await admin.zscore('nodes', deadNode), null, 'the node has a lease');
+    assert.deepEqual(await admin.smembers(`node:${deadNode}:rooms`), [r]);
     const killedAt = Date.now();
     await c.kill('SIGKILL');
     const gone = { type: 'peer-disconnected', peerId: ghost.id };
@@ -81,7 +85,11 @@ test('a SIGKILLed node: its members are reaped and their peers told within the b
     // The bound of README.md (Running several nodes with Redis): lease + one lease tick (lease / 3), plus scheduling slack.
     assert.ok(elapsed <= LEASE_MS + LEASE_MS / 3 + 1000, `took ${elapsed} ms`);
     assert.deepEqual((await admin.smembers(`room:${r}`)).sort(), [x.id, y.id].sort());
+    assert.equal(await admin.hexists(`{room:${r}}:members`, ghost.id), 0);
     await expectSilence(x, 2 * LEASE_MS); // reaped once, announced once
+    // Reaping by node: the dead node's lease and room index are gone too.
+    assert.equal(await admin.zscore('nodes', deadNode), null);
+    assert.equal(await admin.exists(`node:${deadNode}:rooms`), 0);
   } finally {
     await c.kill();
   }

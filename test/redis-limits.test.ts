@@ -54,7 +54,7 @@ after(
 );
 
 async function counter(key: string): Promise<number> {
-  return Number((await admin.get(`rl:${WINDOW}:${key}`)) ?? 0);
+  return Number((await admin.get(`{rl:${WINDOW}}:${key}`)) ?? 0);
 }
 
 async function drops(t: TestServer, limit: string): Promise<number> {

@@ -216,7 +216,7 @@ test('directed messages reach only their target across nodes; unknown peers are 
   assert.deepEqual(await y.next(), { type: 'answer', sdp: 'after', from: x.id });
 });
 
-test('N messages cost exactly N publishes and no other Redis command', async (t) => {
+test('N messages cost at most N publishes (batched per room and turn) and no other Redis command', async (t) => {
   // A Redis and two nodes of their own (the shared ones sync idle limit keys in the
   // background), with timers that stay quiet for the whole test: the limit sync every 10 s
   // (its maximum) and the lease tick every NODE_LEASE_MS / 3 = 200 s. Their first ticks come
@@ -264,7 +264,8 @@ test('N messages cost exactly N publishes and no other Redis command', async (t)
       windowEnd - startedAt < 10_000,
       `setup and messages took ${windowEnd - startedAt} ms: a 10 s limit sync may have run`,
     );
-    assert.equal(delta('publish'), n);
+    // One PUBLISH per room and event-loop turn: at least one, never more than one per message.
+    assert.ok(delta('publish') >= 1 && delta('publish') <= n, `publishes: ${delta('publish')}`);
     assert.deepEqual(others, []);
   } finally {
     await Promise.all([qa?.kill(), qb?.kill()]);
