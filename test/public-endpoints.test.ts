@@ -77,19 +77,18 @@ test('a lease tick slower than its period: the next starts when it ends, not a p
     pino({ level: 'silent' }),
     createMetrics(new Registry(), false),
   );
-  // The real lease script, delayed: a test double for a Redis that is slow to answer.
+  // The real node lease script, delayed: a test double for a Redis that is slow to answer.
   const scripts = (backend as unknown as { conn: { scripts: Record<string, unknown> } }).conn
     .scripts;
-  const real = scripts.sbLease as (...args: unknown[]) => Promise<unknown>;
+  const real = scripts.sbNode as (...args: unknown[]) => Promise<unknown>;
   const starts: number[] = [];
-  scripts.sbLease = async (...args: unknown[]) => {
+  scripts.sbNode = async (...args: unknown[]) => {
     starts.push(Date.now());
     await new Promise((r) => setTimeout(r, SLOW_MS));
     return real(...args);
   };
   await backend.start({
     onEnvelope: () => undefined,
-    localMembers: () => [['room-1', ['client:a']]],
   });
   try {
     await until(() => starts.length >= 8, 20_000, 'eight lease ticks');

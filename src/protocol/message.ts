@@ -17,7 +17,8 @@ export type ParseResult =
   | { kind: 'schema-error' };
 
 const NOT_JSON: ParseResult = { kind: 'not-json' };
-const SCHEMA_ERROR: ParseResult = { kind: 'schema-error' };
+const SCHEMA_ERROR: { kind: 'schema-error' } = { kind: 'schema-error' };
+const REFUSED = { result: SCHEMA_ERROR, keys: 0 };
 
 /** Exactly what SPEC.md §2 says a sender of an invalid message receives. */
 export const SCHEMA_ERROR_REPLY = '{"type":"control","action":"schema-error"}';
@@ -100,7 +101,31 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
   } catch {
     return NOT_JSON;
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return SCHEMA_ERROR;
+  const { result, keys } = validate(raw, allowTo);
+  // A key written twice anywhere in the text (JSON.parse kept the last one): the sender's text
+  // does not mean the normalized object to every parser, so it is never forwarded as is.
+  if (result.kind === 'ok' && result.pristine && keysInText(text) !== keys)
+    return { ...result, pristine: false };
+  return result;
+}
+
+/**
+ * Validate and normalize an already parsed value (a frame's JSON, or the `message` of a server
+ * API request). `pristine` is meaningful only for a value JSON.parse produced.
+ */
+export function validateMessage(
+  raw: unknown,
+  allowTo = false,
+): Exclude<ParseResult, { kind: 'not-json' }> {
+  return validate(raw, allowTo).result;
+}
+
+/** validateMessage, plus the number of object keys (all levels) of the normalized message. */
+function validate(
+  raw: unknown,
+  allowTo: boolean,
+): { result: Exclude<ParseResult, { kind: 'not-json' }>; keys: number } {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return REFUSED;
   const obj = raw as Record<string, unknown>;
   let to: string | undefined;
   let extra: number; // fields besides the shape's and `to`
@@ -109,23 +134,23 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
   switch (obj.type) {
     case 'offer':
     case 'answer': {
-      if (!isNonEmptyString(obj.sdp)) return SCHEMA_ERROR;
+      if (!isNonEmptyString(obj.sdp)) return REFUSED;
       message = { type: obj.type, sdp: obj.sdp };
       extra = countExtra(obj, 2);
       break;
     }
     case 'candidate': {
-      if (!isNonEmptyString(obj.candidate)) return SCHEMA_ERROR;
+      if (!isNonEmptyString(obj.candidate)) return REFUSED;
       const m: SignalMessage = { type: 'candidate', candidate: obj.candidate };
       let known = 2;
       if (obj.sdpMid !== undefined) {
-        if (typeof obj.sdpMid !== 'string') return SCHEMA_ERROR;
+        if (typeof obj.sdpMid !== 'string') return REFUSED;
         m.sdpMid = obj.sdpMid;
         known++;
       }
       if (obj.sdpMLineIndex !== undefined) {
         const i = obj.sdpMLineIndex;
-        if (typeof i !== 'number' || !Number.isSafeInteger(i) || i < 0) return SCHEMA_ERROR;
+        if (typeof i !== 'number' || !Number.isSafeInteger(i) || i < 0) return REFUSED;
         m.sdpMLineIndex = i;
         known++;
       }
@@ -134,12 +159,12 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
       break;
     }
     case 'control': {
-      if (!isNonEmptyString(obj.action)) return SCHEMA_ERROR;
+      if (!isNonEmptyString(obj.action)) return REFUSED;
       const m: SignalMessage = { type: 'control', action: obj.action };
       let known = 2;
       if (Object.hasOwn(obj, 'payload')) {
         nested = keysWithin(obj.payload, MAX_PAYLOAD_DEPTH);
-        if (nested < 0) return SCHEMA_ERROR;
+        if (nested < 0) return REFUSED;
         m.payload = obj.payload;
         known++;
       }
@@ -148,17 +173,18 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
       break;
     }
     default:
-      return SCHEMA_ERROR;
+      return REFUSED;
   }
   if (allowTo && Object.hasOwn(obj, 'to')) {
-    if (!isNonEmptyString(obj.to)) return SCHEMA_ERROR;
+    if (!isNonEmptyString(obj.to)) return REFUSED;
     to = obj.to;
   }
-  // `pristine`: the sender's text has exactly the shape's fields (no `to` either) and no key
-  // written twice at any level, so it means exactly the normalized object; it can be forwarded
-  // without a JSON.stringify.
-  const pristine = extra === 0 && keysInText(text) === known(message) + nested;
-  return { kind: 'ok', message, pristine, to };
+  // `pristine`: the value has exactly the shape's fields (no `to` either), so re-serializing it
+  // gives the same object; parseMessage also requires its text to write no key twice.
+  return {
+    result: { kind: 'ok', message, pristine: extra === 0, to },
+    keys: known(message) + nested,
+  };
 }
 
 /** Top-level keys of a normalized message. */

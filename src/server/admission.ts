@@ -164,7 +164,10 @@ export class Admission {
     const { backend, config, logger } = this.ctx;
     let members: string[];
     try {
-      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity);
+      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
+        version: peer.version,
+        subject: peer.subject,
+      });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
     } catch (err) {

@@ -26,7 +26,7 @@ export class Peer {
   pendingBytes = 0;
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
-  /** The token's `sub`, if auth is on and the token has one. */
+  /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new

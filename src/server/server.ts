@@ -14,6 +14,7 @@
  * shutdown (§9) is `close()`, idempotent.
  */
 import { WebSocket, WebSocketServer } from 'ws';
+import { createApi } from '../api/index.js';
 import type { Backend } from '../backend/backend.js';
 import { Close } from '../close-codes.js';
 import type { Config } from '../config.js';
@@ -31,6 +32,7 @@ import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
+import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
@@ -78,6 +80,7 @@ export class SwitchboardServer {
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
   private readonly admission: Admission;
+  private readonly control: RoomControl;
   private closing: Promise<void> | undefined;
   private pinged: { at: number; up: Promise<boolean> } | undefined;
 
@@ -109,6 +112,7 @@ export class SwitchboardServer {
     const admission = new Admission(this.ctx, this.messages, this.departures);
     this.admission = admission;
     this.timers = new ServerTimers(this.ctx, this.departures);
+    this.control = new RoomControl(this.ctx, this.departures);
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -124,6 +128,7 @@ export class SwitchboardServer {
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
       iceServers: createIceServersRoute(this.ctx),
+      api: createApi(this.ctx),
     };
     this.listener = new Listener(
       config,
@@ -144,7 +149,7 @@ export class SwitchboardServer {
   async listen(): Promise<void> {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
-      localMembers: () => this.hub.localMembers(),
+      onCommand: (roomId, command) => this.control.onCommand(roomId, command),
     });
     await this.listener.listen();
     this.timers.start();
