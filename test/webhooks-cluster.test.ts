@@ -21,29 +21,35 @@ let a: NodeProcess;
 let b: NodeProcess;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  receiver = await WebhookReceiver.start();
-  const env = {
-    REDIS_URL: redis.url,
-    // Long enough that a loaded machine's event-loop stalls are not taken for a dead node.
-    NODE_LEASE_MS: '3000',
-    WEBHOOK_URLS: receiver.url,
-    WEBHOOK_SECRET: TEST_SECRET,
-    WEBHOOK_RETRY_BASE_MS: '50',
-    WEBHOOK_RETRY_MAX_MS: '500',
-  };
-  [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    receiver = await WebhookReceiver.start();
+    const env = {
+      REDIS_URL: redis.url,
+      // Long enough that a loaded machine's event-loop stalls are not taken for a dead node.
+      NODE_LEASE_MS: '3000',
+      WEBHOOK_URLS: receiver.url,
+      WEBHOOK_SECRET: TEST_SECRET,
+      WEBHOOK_RETRY_BASE_MS: '50',
+      WEBHOOK_RETRY_MAX_MS: '500',
+    };
+    [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
+  },
+  { timeout: 60_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.all([a?.kill(), b?.kill()]);
-  admin?.disconnect();
-  await receiver?.stop();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a?.kill(), b?.kill()]);
+    admin?.disconnect();
+    await receiver?.stop();
+    await redis?.stop();
+  },
+  { timeout: 60_000 },
+);
 
 const room = () => `whc-${randomUUID().slice(0, 8)}`;
 const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);

@@ -14,16 +14,22 @@ let receiver: WebhookReceiver;
 const servers: TestServer[] = [];
 const clients: TestClient[] = [];
 
-before(async () => {
-  cluster = await RedisClusterNodes.start();
-  receiver = await WebhookReceiver.start();
-});
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.all(servers.map((s) => s.close()));
-  await receiver?.stop();
-  await cluster?.stop();
-});
+before(
+  async () => {
+    cluster = await RedisClusterNodes.start();
+    receiver = await WebhookReceiver.start();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all(servers.map((s) => s.close()));
+    await receiver?.stop();
+    await cluster?.stop();
+  },
+  { timeout: 60_000 },
+);
 
 test('two servers on a Redis Cluster: a room’s events delivered once each, in order', async () => {
   const config = {

@@ -16,12 +16,18 @@ import { join, startServer, until, type TestClient, type TestServer } from './he
 import { TEST_SECRET, WebhookReceiver, type Delivery } from './helpers/webhook-receiver.js';
 
 let redis: RedisServer;
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(async () => {
-  await redis?.stop();
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await redis?.stop();
+  },
+  { timeout: 60_000 },
+);
 
 const room = () => `wh-${randomUUID().slice(0, 8)}`;
 
@@ -39,11 +45,14 @@ for (const kind of ['memory', 'redis'] as const) {
     const receivers: WebhookReceiver[] = [];
     const clients: TestClient[] = [];
 
-    after(async () => {
-      for (const c of clients) c.ws.terminate();
-      await Promise.all(servers.map((s) => s.close()));
-      await Promise.all(receivers.map((r) => r.stop()));
-    });
+    after(
+      async () => {
+        for (const c of clients) c.ws.terminate();
+        await Promise.all(servers.map((s) => s.close()));
+        await Promise.all(receivers.map((r) => r.stop()));
+      },
+      { timeout: 60_000 },
+    );
 
     async function setup(overrides: Partial<Config> = {}) {
       const receiver = await WebhookReceiver.start();

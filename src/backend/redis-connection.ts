@@ -21,58 +21,75 @@ export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
 
-/** join.lua: ok, members, reaped, started (0→1, for webhooks). */
-export type ScriptReply = [number, string[], string[], number];
-
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
   sbJoin(
     room: string,
-    lease: string,
-    owners: string,
+    members: string,
     clientId: string,
     capacity: number,
     ttl: number,
-    serverId: string,
-    leaseMs: number,
-    reap: string,
-  ): Promise<ScriptReply>;
+    record: string,
+  ): Promise<[ok: number, members: string[], started: number]>;
   sbLeave(
     room: string,
-    lease: string,
-    owners: string,
+    members: string,
     clientId: string,
     ttl: number,
   ): Promise<[removed: number, remaining: number]>;
-  sbLease(
+  /** pairs: client id, member record, ... */
+  sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
+  sbReap(
     room: string,
-    lease: string,
-    owners: string,
+    members: string,
+    deadNode: string,
+    ttl: number,
+  ): Promise<[removed: string[], remaining: number]>;
+  sbNode(
+    nodes: string,
     serverId: string,
     leaseMs: number,
-    ttl: number,
     reap: string,
-    ...clientIds: string[]
-  ): Promise<[string[], string[]]>;
-  sbCounter(key: string, delta: number, expiryMs: number): Promise<number>;
+    maxClaims: number,
+  ): Promise<[number, string[]]>;
 }
 
 const SCRIPTS: [name: keyof Scripts, file: string, keys: number][] = [
-  ['sbJoin', 'join.lua', 3],
-  ['sbLeave', 'leave.lua', 3],
-  ['sbLease', 'lease.lua', 3],
-  ['sbCounter', 'counter.lua', 1],
+  ['sbJoin', 'join.lua', 2],
+  ['sbLeave', 'leave.lua', 2],
+  ['sbRegister', 'register.lua', 2],
+  ['sbReap', 'reap.lua', 2],
+  ['sbNode', 'node.lua', 1],
 ];
+
+/** counter.lua takes a variable number of keys, so it is called through EVALSHA directly. */
+export interface CounterScript {
+  /** Add `deltas` to `keys` (one slot), each expiring after `expiryMs`; resolve to the totals. */
+  (keys: string[], deltas: number[], expiryMs: number): Promise<number[]>;
+}
 
 export interface RedisConnection {
   readonly cluster: boolean;
   readonly commands: Redis | Cluster;
   readonly scripts: Scripts;
+  readonly counters: CounterScript;
+  /**
+   * Join the current event-loop turn's write before issuing a plain command on `commands`
+   * (scripts and publishes do it themselves). A no-op on a Cluster.
+   */
+  joinTurn(): void;
   connect(): Promise<void>;
   subscribe(channels: string[]): Promise<unknown>;
   unsubscribe(channels: string[]): Promise<unknown>;
-  publish(channel: string, message: string): Promise<number>;
+  /** The publishes of one flush, in order, in one write where the connection allows it. */
+  publish(batch: [channel: string, message: string][]): Promise<unknown>[];
   onMessage(listener: (channel: string, message: string) => void): void;
+  /**
+   * A command connection became ready again after it had been ready before (single Redis: the
+   * one connection; Cluster: any master's). The server behind it may have restarted without its
+   * data, so the node re-registers its members.
+   */
+  onReconnect(listener: () => void): void;
   /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
   onError(listener: (err: Error) => void): void;
   /** Graceful: pending commands (the last publishes) are written before the connections close. */
@@ -94,11 +111,25 @@ export function createRedisConnection(config: Config, name: string): RedisConnec
 }
 
 function defineScripts(client: Redis | Cluster): Scripts {
-  for (const [name, file, numberOfKeys] of SCRIPTS) {
-    const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    client.defineCommand(name, { numberOfKeys, lua });
-  }
+  for (const [name, file, numberOfKeys] of SCRIPTS)
+    client.defineCommand(name, { numberOfKeys, lua: readLua(file) });
   return client as unknown as Scripts;
+}
+
+function readLua(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+function defineCounter(client: Redis | Cluster, coalesce?: () => void): CounterScript {
+  // No numberOfKeys: the caller passes it, since a sync carries as many keys as saw traffic.
+  client.defineCommand('sbCounter', { lua: readLua('counter.lua') });
+  const call = (
+    client as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>
+  ).sbCounter!.bind(client);
+  return (keys, deltas, expiryMs) => {
+    coalesce?.();
+    return call(keys.length, ...keys, expiryMs, ...deltas);
+  };
 }
 
 /**
@@ -140,6 +171,15 @@ function coalescedScripts(scripts: Scripts, coalesce: () => void): Scripts {
   return wrapped as unknown as Scripts;
 }
 
+/** Calls listener on every 'ready' of client but its first. */
+function onReadyAgain(client: Redis, listener: () => void): void {
+  let ready = client.status === 'ready';
+  client.on('ready', () => {
+    if (ready) listener();
+    ready = true;
+  });
+}
+
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
@@ -154,18 +194,27 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     cluster: false,
     commands,
     scripts: coalescedScripts(defineScripts(commands), coalesce),
+    counters: defineCounter(commands, coalesce),
+    joinTurn: coalesce,
     async connect() {
       await commands.connect();
       await sub.connect();
     },
     subscribe: (channels) => sub.subscribe(...channels),
     unsubscribe: (channels) => sub.unsubscribe(...channels),
-    publish: (channel, message) => {
-      coalesce();
-      return commands.publish(channel, message);
+    publish: (batch) => {
+      // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
+      const stream = commands.status === 'ready' ? commands.stream : undefined;
+      stream?.cork();
+      const replies = batch.map(([channel, message]) => commands.publish(channel, message));
+      stream?.uncork();
+      return replies;
     },
     onMessage(listener) {
       sub.on('message', listener);
+    },
+    onReconnect(listener) {
+      onReadyAgain(commands, listener);
     },
     onError(listener) {
       commands.on('error', listener);
@@ -210,12 +259,18 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     cluster: true,
     commands: cluster,
     scripts: defineScripts(cluster),
+    counters: defineCounter(cluster),
+    joinTurn: () => undefined,
     connect: () => cluster.connect(),
     subscribe: (channels) => cluster.ssubscribe(...channels),
     unsubscribe: (channels) => cluster.sunsubscribe(...channels),
-    publish: (channel, message) => cluster.spublish(channel, message) as Promise<number>,
+    publish: (batch) => batch.map(([channel, message]) => cluster.spublish(channel, message)),
     onMessage(listener) {
       cluster.on('smessage', listener);
+    },
+    onReconnect(listener) {
+      // One connection per master, created lazily and on topology changes.
+      cluster.on('+node', (redis: Redis) => onReadyAgain(redis, listener));
     },
     onError(listener) {
       cluster.on('error', listener);

@@ -136,10 +136,6 @@ export class RoomHub {
         );
     }
   }
-
-  *localMembers(): Iterable<[string, Iterable<string>]> {
-    for (const room of this.rooms.values()) yield [room.id, room.peers.keys()];
-  }
 }
 
 export function peerJoined(peerId: string): string {
