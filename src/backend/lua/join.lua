@@ -10,13 +10,17 @@
 -- ARGV[3]  room TTL, seconds
 -- ARGV[4]  the member record
 --
--- Returns { ok, members }: ok 1 (joined or already a member) or 0 (full); members is
--- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing).
+-- Returns { ok, members, started }: ok 1 (joined or already a member) or 0 (full); members is
+-- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing);
+-- started 1 when this join took the room from no member to one (webhooks, SPEC.md §15).
 local id = ARGV[1]
+local started = 0
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
-  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return { 0, {} }
+  local count = redis.call('SCARD', KEYS[1])
+  if count >= tonumber(ARGV[2]) then
+    return { 0, {}, 0 }
   end
+  if count == 0 then started = 1 end
   redis.call('SADD', KEYS[1], id)
 end
 redis.call('HSET', KEYS[2], id, ARGV[4])
@@ -31,4 +35,4 @@ for i, m in ipairs(ids) do
   members[#members + 1] = m
   members[#members + 1] = records[i] or ''
 end
-return { 1, members }
+return { 1, members, started }
