@@ -72,6 +72,8 @@ export interface Config {
   logLevel: string;
   logPretty: boolean;
   demo: boolean;
+  resumeWindowMs: number;
+  resumeMailboxBytes: number;
 }
 
 export const DEFAULTS: Config = {
@@ -123,6 +125,8 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   logPretty: false,
   demo: false,
+  resumeWindowMs: 30_000,
+  resumeMailboxBytes: 262_144,
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -347,6 +351,18 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'logPretty', env: 'LOG_PRETTY', kind: bool, doc: 'human-readable logs' },
   { key: 'demo', env: 'DEMO', kind: bool, doc: 'serve the browser demo page at /demo/' },
+  {
+    key: 'resumeWindowMs',
+    env: 'RESUME_WINDOW_MS',
+    kind: int(0, 3_600_000),
+    doc: 'how long a lost v2 connection stays resumable (SPEC.md §13); 0 disables resume',
+  },
+  {
+    key: 'resumeMailboxBytes',
+    env: 'RESUME_MAILBOX_BYTES',
+    kind: int(1024, 64 * 1024 * 1024),
+    doc: 'what the room sends a detached peer is kept up to this many bytes; more ends its session',
+  },
 ];
 
 /** `WS_PORT` → `--ws-port`. */

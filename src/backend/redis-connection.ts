@@ -21,7 +21,10 @@ export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
 
-export type ScriptReply = [number, string[], string[]];
+export type ScriptReply = [number, string[], string[], string[]];
+
+/** claim.lua: { status, id, mailbox, members, detachedMs, detached }. */
+export type ClaimReply = [number, string?, string[]?, string[]?, number?, string[]?];
 
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
@@ -29,6 +32,7 @@ export interface Scripts {
     room: string,
     lease: string,
     owners: string,
+    windows: string,
     clientId: string,
     capacity: number,
     ttl: number,
@@ -54,13 +58,25 @@ export interface Scripts {
     ...clientIds: string[]
   ): Promise<[string[], string[]]>;
   sbCounter(key: string, delta: number, expiryMs: number): Promise<number>;
+  /** detach.lua: KEYS room, lease, owners, detached, windows, session, mailbox. */
+  sbDetach(...keysAndArgs: (string | number)[]): Promise<number>;
+  /** keep.lua, variadic: numKeys first (ioredis' form for scripts without a fixed key count). */
+  sbKeep(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
+  /** claim.lua: KEYS room, lease, owners, detached, windows, session. */
+  sbClaim(...keysAndArgs: (string | number)[]): Promise<ClaimReply>;
+  /** expire.lua: KEYS room, lease, owners, detached, windows, mailbox. */
+  sbExpire(...keysAndArgs: string[]): Promise<number>;
 }
 
-const SCRIPTS: [name: keyof Scripts, file: string, keys: number][] = [
-  ['sbJoin', 'join.lua', 3],
+const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [
+  ['sbJoin', 'join.lua', 4],
   ['sbLeave', 'leave.lua', 3],
   ['sbLease', 'lease.lua', 3],
   ['sbCounter', 'counter.lua', 1],
+  ['sbDetach', 'detach.lua', 7],
+  ['sbKeep', 'keep.lua', undefined],
+  ['sbClaim', 'claim.lua', 6],
+  ['sbExpire', 'expire.lua', 6],
 ];
 
 export interface RedisConnection {
@@ -95,7 +111,7 @@ export function createRedisConnection(config: Config, name: string): RedisConnec
 function defineScripts(client: Redis | Cluster): Scripts {
   for (const [name, file, numberOfKeys] of SCRIPTS) {
     const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    client.defineCommand(name, { numberOfKeys, lua });
+    client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   }
   return client as unknown as Scripts;
 }

@@ -17,7 +17,15 @@ import type { Config } from '../config.js';
 import { CircuitOpenError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Backend, BackendHandler, Envelope, JoinResult } from './backend.js';
+import type {
+  Backend,
+  BackendHandler,
+  ClaimResult,
+  DetachedMember,
+  Envelope,
+  ExpireResult,
+  JoinResult,
+} from './backend.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { createRedisConnection, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -33,6 +41,7 @@ export interface RedisBackendOptions {
 export class RedisBackend implements Backend {
   readonly kind = 'redis' as const;
   readonly serverId = `server:${randomUUID()}`;
+  readonly sharedSessions = true;
   private readonly conn: RedisConnection;
   private readonly keys: RedisKeys;
   private readonly breaker: CircuitBreaker;
@@ -111,9 +120,10 @@ export class RedisBackend implements Backend {
   // ---- membership ------------------------------------------------------------------------
 
   async join(roomId: string, clientId: string, capacity: number): Promise<JoinResult> {
-    const [ok, flat, reaped] = await this.op('join', () =>
+    const [ok, flat, reaped, detached] = await this.op('join', () =>
       this.conn.scripts.sbJoin(
         ...this.keys.roomKeys(roomId),
+        this.keys.windows(roomId),
         clientId,
         capacity,
         this.config.roomTtlSeconds,
@@ -124,7 +134,11 @@ export class RedisBackend implements Backend {
     );
     if (reaped.length > 0) this.onReaped(roomId, reaped);
     if (ok !== 1) return { ok: false, reason: 'full' };
-    return { ok: true, members: this.remote.joined(roomId, flat) };
+    return {
+      ok: true,
+      members: this.remote.joined(roomId, flat),
+      detached: detachedMembers(detached),
+    };
   }
 
   async leave(roomId: string, clientId: string): Promise<void> {
@@ -146,22 +160,109 @@ export class RedisBackend implements Backend {
     return this.remote.knows(roomId, peerId);
   }
 
+  // ---- resume (SPEC.md §13; scripts detach.lua, keep.lua, claim.lua, expire.lua) ----------
+
+  async detach(
+    roomId: string,
+    peerId: string,
+    tokenHash: string,
+    windowMs: number,
+    mailboxBytes: number,
+  ): Promise<number> {
+    const k = this.keys;
+    const deadline = await this.op('detach', () =>
+      this.conn.scripts.sbDetach(
+        ...k.sessionKeys(roomId),
+        k.session(roomId, tokenHash),
+        k.mailbox(roomId, peerId),
+        peerId,
+        windowMs,
+        mailboxBytes,
+        tokenHash,
+        this.config.roomTtlSeconds,
+      ),
+    );
+    if (deadline < 0) throw new Error('not a member');
+    return deadline;
+  }
+
+  /** One script call for every detached receiver of the envelope; queued before the publish. */
+  keep(
+    roomId: string,
+    peerIds: readonly string[],
+    payload: string,
+    onOverflow: (peerId: string) => void,
+  ): void {
+    if (this.closed || !this.breaker.tryAcquire()) {
+      this.metrics.redisPublishFailures.inc();
+      return;
+    }
+    const k = this.keys;
+    const keys = [k.detached(roomId), k.windows(roomId)];
+    for (const id of peerIds) keys.push(k.mailbox(roomId, id));
+    this.conn.scripts.sbKeep(keys.length, ...keys, payload, ...peerIds).then((overflowed) => {
+      this.breaker.success();
+      for (const id of overflowed) onOverflow(id);
+    }, this.publishFailed);
+  }
+
+  async claim(roomId: string, tokenHash: string): Promise<ClaimResult> {
+    const k = this.keys;
+    const [status, id, mailbox, flat, detachedMs, detached] = await this.op('claim', () =>
+      this.conn.scripts.sbClaim(
+        ...k.sessionKeys(roomId),
+        k.session(roomId, tokenHash),
+        k.mailboxPrefix(roomId),
+        this.serverId,
+        this.config.nodeLeaseMs,
+        tokenHash,
+      ),
+    );
+    if (status === 0 || id === undefined) return { result: 'unknown' };
+    if (status === -1) return { result: 'expired', peerId: id };
+    if (status === -2) return { result: 'overflow', peerId: id };
+    return {
+      result: 'resumed',
+      peerId: id,
+      mailbox: mailbox ?? [],
+      members: this.remote.joined(roomId, flat ?? []),
+      detachedMs: detachedMs ?? 0,
+      detached: detachedMembers(detached ?? []),
+    };
+  }
+
+  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+    const k = this.keys;
+    const status = await this.op('expire', () =>
+      this.conn.scripts.sbExpire(...k.sessionKeys(roomId), k.mailbox(roomId, peerId), peerId),
+    );
+    this.remote.forget(roomId, peerId);
+    return (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+  }
+
   // ---- pub/sub ---------------------------------------------------------------------------
 
-  subscribe(roomId: string): void {
+  /** The promise of a room's SUBSCRIBE, while it is subscribed (a resume waits for it). */
+  private readonly subscribing = new Map<string, Promise<void>>();
+
+  subscribe(roomId: string): Promise<void> {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
-    if (this.channels.has(channels[0]!)) return;
+    const active = this.subscribing.get(roomId);
+    if (active) return active;
     for (const c of channels) this.channels.set(c, roomId);
     this.remote.subscribed(roomId);
-    this.conn.subscribe(channels).then(
-      () => this.reconcile(roomId),
+    const done = this.conn.subscribe(channels).then(
+      () => void this.reconcile(roomId),
       (err: unknown) => this.logger.warn({ err: errorMessage(err), roomId }, 'subscribe failed'),
     );
+    this.subscribing.set(roomId, done);
+    return done;
   }
 
   unsubscribe(roomId: string): void {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
     if (!this.channels.has(channels[0]!)) return;
+    this.subscribing.delete(roomId);
     for (const c of channels) this.channels.delete(c);
     this.remote.unsubscribed(roomId);
     this.conn
@@ -183,8 +284,9 @@ export class RedisBackend implements Backend {
     }
     let channel: string | undefined;
     if (envelope.to !== undefined) {
+      // A detached target's owner is '': the room channel reaches whichever node resumes it.
       const owner = this.remote.ownerOf(roomId, envelope.to);
-      if (owner !== undefined) channel = this.keys.direct(roomId, owner);
+      if (owner) channel = this.keys.direct(roomId, owner);
     }
     this.conn
       .publish(channel ?? this.keys.room(roomId), JSON.stringify(envelope))
@@ -374,6 +476,14 @@ export class RedisBackend implements Backend {
   }
 }
 
+/** {id1, deadline1, ...} of join.lua / claim.lua. */
+function detachedMembers(flat: string[]): DetachedMember[] {
+  const out: DetachedMember[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    out.push({ peerId: flat[i]!, deadline: Number(flat[i + 1]) });
+  return out;
+}
+
 function joinEnvelope(id: string, serverId: string): Envelope {
   return {
     senderId: id,
@@ -403,7 +513,14 @@ function isEnvelope(v: unknown): v is Envelope {
     data !== null &&
     typeof data === 'object' &&
     typeof data.type === 'string' &&
-    (e.event === undefined || e.event === 'join' || e.event === 'leave') &&
-    (e.to === undefined || typeof e.to === 'string')
+    (e.event === undefined ||
+      e.event === 'join' ||
+      e.event === 'leave' ||
+      e.event === 'detach' ||
+      e.event === 'resume') &&
+    (e.to === undefined || typeof e.to === 'string') &&
+    (e.seq === undefined || typeof e.seq === 'number') &&
+    (e.deadline === undefined || typeof e.deadline === 'number') &&
+    (e.kept === undefined || (Array.isArray(e.kept) && e.kept.every((x) => typeof x === 'string')))
   );
 }

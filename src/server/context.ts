@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { Authenticator } from './auth.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
+import type { Resumption } from './resume.js';
 import type { RoomHub } from './room-hub.js';
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -38,6 +39,8 @@ export interface ServerContext {
   /** Open sockets per client IP (pending and admitted), for MAX_CONNECTIONS_PER_IP. */
   readonly connectionsPerIp: Map<string, number>;
   readonly limits: WindowLimits;
+  /** Detached peers and resumes (SPEC.md §13). */
+  readonly resume: Resumption;
 }
 
 export function createWindowLimits(config: Config): WindowLimits {

@@ -27,6 +27,25 @@ export class Departures implements PeerHost {
     peer.close(entry);
   }
 
+  /**
+   * The connection was lost without a close frame from the client (SPEC.md §13: 1006,
+   * heartbeat timeout): a resumable peer is detached, any other leaves.
+   */
+  lost(peer: Peer, cause: string): void {
+    if (this.ctx.resume.canDetach(peer)) void this.ctx.resume.detach(peer, cause);
+    else void this.leave(peer, cause, true);
+  }
+
+  /**
+   * Drain (SPEC.md §9, §13): with sessions that outlive this process a resumable peer is
+   * detached (it resumes on another node), any other leaves. Resolves when the backend has it.
+   */
+  drain(peer: Peer): Promise<void> {
+    if (this.ctx.backend.sharedSessions && this.ctx.resume.canDetach(peer))
+      return this.ctx.resume.detach(peer, 'shutdown');
+    return this.leave(peer, 'shutdown', false);
+  }
+
   /** The socket closed (either side): release its slots, then leave if it was admitted. */
   onClose(peer: Peer, code: number): void {
     const { peers, connectionsPerIp } = this.ctx;
@@ -39,7 +58,10 @@ export class Departures implements PeerHost {
       peer.pending = undefined;
       return;
     }
-    void this.leave(peer, code === 1006 ? 'error' : 'close', true);
+    // 1006: no close frame from the client (network loss): resumable. A close frame, whatever
+    // its code, is the client leaving.
+    if (code === 1006) this.lost(peer, 'error');
+    else void this.leave(peer, 'close', true);
   }
 
   /**

@@ -58,7 +58,12 @@ export class MessagePath {
     // A binary frame's bytes are forwarded as a text frame only if they are valid UTF-8.
     const raw = parsed.pristine && (!isBinary || isUtf8(data)) ? data : undefined;
     const start = performance.now();
-    if (to !== undefined && !room.peers.has(to) && !backend.knowsPeer(room.id, to)) {
+    if (
+      to !== undefined &&
+      !room.peers.has(to) &&
+      !backend.knowsPeer(room.id, to) &&
+      room.resume?.detached.has(to) !== true
+    ) {
       return peer.send(UNKNOWN_PEER_BUF);
     }
     hub.deliver(room, peer.id, message, raw, to);
@@ -69,8 +74,11 @@ export class MessagePath {
         senderId: peer.id,
         data: message,
         originServerId: backend.serverId,
+        seq: this.ctx.resume.nextSeq(),
       };
       if (to !== undefined) envelope.to = to;
+      // Detached receivers (SPEC.md §13): kept before the publish, on the same connection.
+      if (room.resume !== undefined) this.ctx.resume.keep(room, envelope);
       backend.publish(peer.roomId, envelope);
     }
   }

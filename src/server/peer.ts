@@ -22,6 +22,10 @@ export class Peer {
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
+  /** Hash of the resume token its last welcome carried (SPEC.md §13); v2 only. */
+  resumeTokenHash: string | undefined;
+  /** The `resume=` token it connected with, until admission has used it. */
+  resumeToken: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
    * string that must be flattened and hashed on every Map lookup of the hot path.
@@ -30,7 +34,8 @@ export class Peer {
   readonly roomLimitKey: string;
 
   constructor(
-    readonly id: string,
+    /** Replaced by the resumed peer's id when a resume succeeds (SPEC.md §13). */
+    public id: string,
     readonly roomId: string,
     readonly ws: WebSocket,
     readonly ip: string,

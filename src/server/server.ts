@@ -5,7 +5,8 @@
  *   admission.ts     guard clauses, auth, atomic join, welcome            (§1)
  *   message-path.ts  the hot path: parse, validate, limit, deliver, publish (§2, §6)
  *   departures.ts    every way a peer leaves                              (§2, §6)
- *   timers.ts        heartbeat, token expiry, limit sync                  (§3, §6)
+ *   timers.ts        heartbeat, token expiry, limit sync, resume sweep    (§3, §6, §13)
+ *   resume.ts        detached peers, mailboxes, resume                    (§13)
  *   room-hub.ts      the local room index and fanout                      (§5)
  *
  * Lifecycle: starting → ready → draining → closed, changed only by setState(); graceful
@@ -25,6 +26,7 @@ import type { RouteHost } from './http-routes.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
+import { Resumption } from './resume.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
@@ -63,6 +65,7 @@ export class SwitchboardServer {
   readonly backend: Backend;
   readonly hub: RoomHub;
   private readonly ctx: ServerContext;
+  readonly resume: Resumption;
   private readonly listener: Listener;
   private readonly wss: WebSocketServer;
   private readonly departures: Departures;
@@ -77,6 +80,7 @@ export class SwitchboardServer {
     this.metrics = opts.metrics;
     this.backend = opts.backend;
     this.hub = new RoomHub(this.backend, this.metrics);
+    let resume: Resumption | undefined;
     this.ctx = {
       config,
       logger: this.logger,
@@ -89,7 +93,11 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      get resume() {
+        return resume!;
+      },
     };
+    this.resume = resume = new Resumption(this.ctx);
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
@@ -183,7 +191,8 @@ export class SwitchboardServer {
         closed.push(new Promise((resolve) => peer.ws.once('close', () => resolve())));
       peer.close(goingAway);
     }
-    const left = leaving.map((peer) => this.departures.leave(peer, 'shutdown', false));
+    // Resumable peers are detached, not left: they resume on another node (SPEC.md §13).
+    const left = leaving.map((peer) => this.departures.drain(peer));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
     for (const peer of this.ctx.peers) peer.ws.terminate();

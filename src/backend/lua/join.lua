@@ -12,8 +12,11 @@
 -- ARGV[5]  lease, ms
 -- ARGV[6]  '1' when the caller may reap expired leases, else '0'
 --
--- Returns { ok, members, reaped }: ok 1 (joined or already a member) or 0 (full); members is
--- {id1, server1, id2, server2, ...} after the join (empty when full); reaped the same shape.
+-- KEYS[4]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
+--
+-- Returns { ok, members, reaped, detached }: ok 1 (joined or already a member) or 0 (full);
+-- members is {id1, server1, id2, server2, ...} after the join (empty when full); reaped the
+-- same shape; detached {id1, deadline1, ...} of the members that are detached.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -33,7 +36,7 @@ end
 local id = ARGV[1]
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return { 0, {}, reaped }
+    return { 0, {}, reaped, {} }
   end
   redis.call('SADD', KEYS[1], id)
 end
@@ -49,4 +52,10 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   members[#members + 1] = m
   members[#members + 1] = redis.call('HGET', KEYS[3], m) or ''
 end
-return { 1, members, reaped }
+local detached = {}
+local flat = redis.call('HGETALL', KEYS[4])
+for i = 1, #flat, 2 do
+  detached[#detached + 1] = flat[i]
+  detached[#detached + 1] = string.match(flat[i + 1], '^(%d+)')
+end
+return { 1, members, reaped, detached }

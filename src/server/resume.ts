@@ -1,0 +1,404 @@
+/**
+ * Resume (SPEC.md §13): a v2 peer whose connection is lost without a close frame (or closed by
+ * this node's drain) is *detached* instead of leaving; `?resume=TOKEN` on any node gives it
+ * back its peer id and, exactly once and in order, what the room sent it meanwhile.
+ *
+ * How exactly-once holds across nodes (docs/resume.md has the long form):
+ * - The node that originates a message appends it to the mailbox of each detached receiver it
+ *   knows of (`backend.keep`) and then publishes it, on the same connection: the backend sees
+ *   append-then-publish. The envelope names those receivers (`kept`).
+ * - Nodes learn who is detached from the room's `detach` / `resume` events and from join
+ *   results. Until a node has heard, the detaching node relays (appends) what the room channel
+ *   carries for its detached peers and the origin did not keep.
+ * - The resuming node subscribes to the room first, buffers the room's traffic, then claims the
+ *   session (atomic: single use, deletes and returns the mailbox). Every message is then either
+ *   in the mailbox (appended before the claim) or was published after the subscription and is
+ *   in the buffer, or both; envelope ids (origin node + sequence) drop the second copy. Per
+ *   origin, the mailbox holds a prefix of its messages and the buffer the rest, so order holds.
+ * - Window end or overflow: `backend.expire` is atomic, so one node ends the session and
+ *   announces the leave.
+ */
+import { Close } from '../close-codes.js';
+import type { Envelope } from '../backend/backend.js';
+import { errorMessage } from '../errors.js';
+import { peerDisconnectedV2, withFrom, type SignalMessage } from '../protocol/message.js';
+import type { ServerContext } from './context.js';
+import type { Peer } from './peer.js';
+import type { LocalRoom, ResumeHooks } from './room-hub.js';
+import {
+  type DetachedPeer,
+  type ResumeAttempt,
+  RoomResume,
+  concerns,
+  envelopeId,
+  hashResumeToken,
+  newResumeToken,
+} from './resume-state.js';
+
+/** What admission needs back from a successful claim to open the peer as resumed. */
+export interface Resumed {
+  peerId: string;
+  /** The room's members, the resumed peer excluded. */
+  peers: string[];
+  detachedMs: number;
+  /** Sends the kept and buffered messages, after the welcome. */
+  replay(peer: Peer): void;
+}
+
+export class Resumption implements ResumeHooks {
+  readonly enabled: boolean;
+  /** Per-node message sequence (envelope ids, with originServerId). */
+  private seq = 0;
+  /** Detached peers this node detached and still tracks (signaling_detached_peers). */
+  private localDetached = 0;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.enabled = ctx.config.resumeWindowMs > 0;
+    ctx.hub.resumeHooks = this;
+  }
+
+  /** Peers detached from this node and not yet resumed or ended (signaling_detached_peers). */
+  get detachedHere(): number {
+    return this.localDetached;
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /** A fresh token for a v2 welcome; the peer keeps only its hash. */
+  issueToken(peer: Peer): string | undefined {
+    if (!this.enabled || peer.version !== 2) return undefined;
+    const token = newResumeToken();
+    peer.resumeTokenHash = hashResumeToken(token);
+    return token;
+  }
+
+  /** Whether a lost connection of this peer becomes detached rather than a leave. */
+  canDetach(peer: Peer): boolean {
+    return this.enabled && peer.state === 'open' && peer.resumeTokenHash !== undefined;
+  }
+
+  /**
+   * Detach an open peer whose socket is gone (or going, at drain): it leaves the local room
+   * without anyone being told, keeps its membership, and the other nodes learn to keep
+   * messages for it. Resolves once the backend holds the session (or the peer has left
+   * instead, when the backend could not).
+   */
+  detach(peer: Peer, cause: string): Promise<void> {
+    const { ctx } = this;
+    const { hub, backend, metrics, logger, config } = ctx;
+    peer.state = 'left';
+    metrics.activeConnections.dec();
+    const room = hub.ensure(peer.roomId);
+    const rr = (room.resume ??= new RoomResume());
+    const deadline = ctx.now() + config.resumeWindowMs;
+    rr.add(peer.id, deadline, true);
+    hub.remove(peer); // the room stays: it has a detached peer
+    this.localDetached++;
+    metrics.detachedPeers.set(this.localDetached);
+    logger.info({ peerId: peer.id, roomId: peer.roomId, cause }, 'peer detached');
+    const stored = backend.detach(
+      peer.roomId,
+      peer.id,
+      peer.resumeTokenHash!,
+      config.resumeWindowMs,
+      config.resumeMailboxBytes,
+    );
+    // Published right behind the detach script, so the other nodes start keeping at once.
+    backend.publish(peer.roomId, {
+      senderId: peer.id,
+      data: { type: 'control', action: 'peer-detached' },
+      originServerId: backend.serverId,
+      event: 'detach',
+      deadline,
+    });
+    return stored.then(
+      () => undefined,
+      (err: unknown) => {
+        logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'detach failed');
+        // Not resumable: an ordinary leave, so nobody keeps a ghost.
+        if (this.forget(room, peer.id)) this.announceLeave(room, peer.id, cause);
+        backend.leave(peer.roomId, peer.id).catch(() => undefined);
+      },
+    );
+  }
+
+  // ---- the hot path's slow branch -----------------------------------------------------
+
+  /**
+   * An envelope this node originates in a room with detached peers or resumes in progress:
+   * keep it for the detached receivers (before its publish), and hand it to local resumes.
+   */
+  keep(room: LocalRoom, envelope: Envelope): void {
+    const rr = room.resume!;
+    rr.capture(envelope);
+    if (rr.detached.size === 0) return;
+    let targets: string[] | undefined;
+    if (envelope.to !== undefined) {
+      if (rr.detached.has(envelope.to)) targets = [envelope.to];
+    } else {
+      for (const id of rr.detached.keys()) if (id !== envelope.senderId) (targets ??= []).push(id);
+    }
+    if (targets === undefined) return;
+    envelope.kept = targets;
+    this.ctx.backend.keep(room.id, targets, JSON.stringify(envelope), this.onOverflow(room));
+  }
+
+  /** From another node, for a room with resume state (or a detach event). */
+  onEnvelope(room: LocalRoom, envelope: Envelope): boolean {
+    switch (envelope.event) {
+      case 'detach': {
+        const rr = (room.resume ??= new RoomResume());
+        rr.add(envelope.senderId, envelope.deadline ?? this.ctx.now(), false);
+        return true;
+      }
+      case 'resume':
+        if (room.resume) {
+          const d = room.resume.detached.get(envelope.senderId);
+          if (d) this.drop(room, d);
+          room.resume.capture(envelope);
+        }
+        this.ctx.hub.release(room);
+        return true;
+      case 'leave':
+        if (room.resume) this.drop(room, room.resume.detached.get(envelope.senderId));
+        return false; // delivered as usual (and captured by deliverLeave)
+      case 'join':
+        return false;
+      default: {
+        const rr = room.resume;
+        if (!rr) return false;
+        rr.capture(envelope);
+        this.relay(room, rr, envelope);
+        return false;
+      }
+    }
+  }
+
+  /** Keep for this node's own detached peers what the origin did not keep (it had not heard). */
+  private relay(room: LocalRoom, rr: RoomResume, envelope: Envelope): void {
+    let targets: string[] | undefined;
+    for (const d of rr.detached.values()) {
+      if (!d.local || !concerns(envelope, d.peerId)) continue;
+      if (envelope.kept?.includes(d.peerId)) continue;
+      (targets ??= []).push(d.peerId);
+    }
+    if (targets)
+      this.ctx.backend.keep(room.id, targets, JSON.stringify(envelope), this.onOverflow(room));
+  }
+
+  private onOverflow(room: LocalRoom): (peerId: string) => void {
+    return (peerId) => {
+      const d = room.resume?.detached.get(peerId);
+      if (!d) return;
+      d.overflowed = true;
+      void this.expireOne(room, d);
+    };
+  }
+
+  // ---- resuming -----------------------------------------------------------------------
+
+  /**
+   * Claim the session of `token` for a pending peer. Resolves to what admission needs to
+   * open it as resumed, or to undefined (unknown, used, other room, ended: a normal join).
+   * Rejects on backend failure.
+   */
+  async claim(peer: Peer, token: string): Promise<Resumed | undefined> {
+    const { hub, backend, metrics } = this.ctx;
+    const room = hub.ensure(peer.roomId);
+    const rr = (room.resume ??= new RoomResume());
+    const attempt: ResumeAttempt = { buffer: [], full: false };
+    rr.attempts.add(attempt);
+    let claimed: Awaited<ReturnType<typeof backend.claim>>;
+    try {
+      // Subscribed before the claim: whatever is published after it reaches the buffer.
+      await backend.subscribe(room.id);
+      claimed = await backend.claim(room.id, hashResumeToken(token));
+    } catch (err) {
+      rr.attempts.delete(attempt);
+      hub.release(room);
+      throw err;
+    }
+    rr.attempts.delete(attempt);
+    if (claimed.result !== 'resumed') {
+      metrics.resumes.inc({ result: claimed.result });
+      if (claimed.result !== 'unknown') {
+        const d = rr.add(claimed.peerId, 0, false);
+        if (claimed.result === 'overflow') d.overflowed = true;
+        void this.expireOne(room, d);
+      }
+      hub.release(room);
+      return undefined;
+    }
+    const { peerId, mailbox, members, detachedMs } = claimed;
+    for (const d of claimed.detached) if (d.peerId !== peerId) rr.add(d.peerId, d.deadline, false);
+    this.drop(room, rr.detached.get(peerId));
+    if (attempt.full || peer.state !== 'pending' || this.ctx.state() !== 'ready') {
+      // The client went away meanwhile (or too much arrived to replay exactly): the session
+      // is used up and nobody holds the peer, so it leaves.
+      this.announceLeave(room, peerId, 'resume-abandoned');
+      backend.leave(room.id, peerId).catch(() => undefined);
+      hub.release(room);
+      if (peer.state === 'pending') peer.close(Close.goingAway);
+      metrics.resumes.inc({ result: 'expired' });
+      return undefined;
+    }
+    metrics.resumes.inc({ result: 'resumed' });
+    return {
+      peerId,
+      peers: members.filter((id) => id !== peerId),
+      detachedMs,
+      replay: (p) => this.replay(p, room, mailbox, attempt, members),
+    };
+  }
+
+  /** After the resumed welcome: the mailbox in order, then what the claim's wait buffered. */
+  private replay(
+    peer: Peer,
+    room: LocalRoom,
+    mailbox: string[],
+    attempt: ResumeAttempt,
+    members: string[],
+  ): void {
+    const seen = new Set<string>();
+    for (const json of mailbox) {
+      let e: Envelope;
+      try {
+        e = JSON.parse(json) as Envelope;
+      } catch {
+        continue;
+      }
+      const id = envelopeId(e);
+      if (id !== undefined) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+      }
+      peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
+    }
+    // Membership events the welcome's list may already reflect: replay only what changes it.
+    const present = new Set(members);
+    for (const e of attempt.buffer) {
+      if (e.event === 'join') {
+        if (!present.has(e.senderId) && e.senderId !== peer.id) {
+          present.add(e.senderId);
+          peer.send(Buffer.from(peerJoinedFrame(e.senderId)));
+        }
+      } else if (e.event === 'leave') {
+        if (present.delete(e.senderId) && e.senderId !== peer.id)
+          peer.send(Buffer.from(peerDisconnectedV2(e.senderId)));
+      } else if (concerns(e, peer.id)) {
+        const id = envelopeId(e);
+        if (id !== undefined) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+        }
+        peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
+      }
+    }
+    this.ctx.backend.publish(room.id, {
+      senderId: peer.id,
+      data: { type: 'control', action: 'peer-resumed' },
+      originServerId: this.ctx.backend.serverId,
+      event: 'resume',
+    });
+  }
+
+  // ---- expiry -------------------------------------------------------------------------
+
+  /** The sweep (one timer per server): end detached peers whose window ended or overflowed. */
+  sweep(): void {
+    const now = this.ctx.now();
+    for (const room of [...this.ctx.hub.rooms.values()]) {
+      const rr = room.resume;
+      if (!rr) continue;
+      for (const d of [...rr.detached.values()])
+        if (!d.expiring && (d.overflowed || d.deadline <= now)) void this.expireOne(room, d);
+    }
+  }
+
+  private async expireOne(room: LocalRoom, d: DetachedPeer): Promise<void> {
+    const { backend, logger, config } = this.ctx;
+    d.expiring = true;
+    let result: Awaited<ReturnType<typeof backend.expire>>;
+    try {
+      result = await backend.expire(room.id, d.peerId);
+    } catch (err) {
+      d.expiring = false;
+      // The backend is away. Past the window plus one lease nobody can resume the peer (a
+      // claim needs the backend too): tell the local peers, so no ghost outlives that bound.
+      if (this.ctx.now() >= d.deadline + config.nodeLeaseMs && this.drop(room, d)) {
+        logger.warn({ err: errorMessage(err), roomId: room.id }, 'expire failed; leave is local');
+        this.ctx.hub.deliverLeave(room, d.peerId);
+        this.ctx.hub.release(room);
+      }
+      return;
+    }
+    d.expiring = false;
+    switch (result) {
+      case 'ended':
+        this.drop(room, d);
+        this.announceLeave(room, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
+        this.ctx.hub.release(room);
+        return;
+      case 'open':
+        return;
+      case 'attached':
+        this.drop(room, d);
+        this.ctx.hub.release(room);
+        return;
+      case 'gone': {
+        // Ended by another node (its leave is on the way) or lost by the backend (nothing is).
+        // Wait one more sweep for the leave; then tell the local peers here.
+        const now = this.ctx.now();
+        if (d.goneSince === undefined) d.goneSince = now;
+        else if (
+          now - d.goneSince >= sweepIntervalMs(config.resumeWindowMs) &&
+          this.drop(room, d)
+        ) {
+          this.ctx.hub.deliverLeave(room, d.peerId);
+          this.ctx.hub.release(room);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Forget a detached peer here; true if it was known. */
+  private drop(room: LocalRoom, d: DetachedPeer | undefined): boolean {
+    if (!d || room.resume?.detached.get(d.peerId) !== d) return false;
+    room.resume.detached.delete(d.peerId);
+    if (d.local) {
+      this.localDetached--;
+      this.ctx.metrics.detachedPeers.set(this.localDetached);
+    }
+    return true;
+  }
+
+  private forget(room: LocalRoom, peerId: string): boolean {
+    return this.drop(room, room.resume?.detached.get(peerId));
+  }
+
+  /** A detached peer's ordinary leave: local peers, other nodes (SPEC.md §2). */
+  private announceLeave(room: LocalRoom, peerId: string, cause: string): void {
+    const { hub, backend, metrics, logger } = this.ctx;
+    metrics.disconnects.inc({ cause });
+    logger.info({ peerId, roomId: room.id, cause }, 'peer left');
+    hub.deliverLeave(room, peerId);
+    backend.publish(room.id, {
+      senderId: peerId,
+      data: { type: 'peer-disconnected' },
+      originServerId: backend.serverId,
+      event: 'leave',
+    });
+  }
+}
+
+/** The sweep period: often enough that a window ends within a second of its deadline. */
+export function sweepIntervalMs(windowMs: number): number {
+  return Math.max(20, Math.min(1000, Math.floor(windowMs / 4)));
+}
+
+function peerJoinedFrame(peerId: string): string {
+  return JSON.stringify({ type: 'control', action: 'peer-joined', payload: { peerId } });
+}
