@@ -262,19 +262,21 @@ export class Resumption implements ResumeHooks {
     members: string[],
   ): void {
     const seen = new Set<string>();
-    for (const json of mailbox) {
-      let e: Envelope;
-      try {
-        e = JSON.parse(json) as Envelope;
-      } catch {
-        continue;
-      }
+    const items: Envelope[] = [];
+    const once = (e: Envelope) => {
       const id = envelopeId(e);
       if (id !== undefined) {
-        if (seen.has(id)) continue;
+        if (seen.has(id)) return;
         seen.add(id);
       }
-      peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
+      items.push(e);
+    };
+    for (const json of mailbox) {
+      try {
+        once(JSON.parse(json) as Envelope);
+      } catch {
+        // not an envelope: skipped
+      }
     }
     // Membership events the welcome's list may already reflect: replay only what changes it.
     const present = new Set(members);
@@ -282,19 +284,16 @@ export class Resumption implements ResumeHooks {
       if (e.event === 'join') {
         if (!present.has(e.senderId) && e.senderId !== peer.id) {
           present.add(e.senderId);
-          peer.send(Buffer.from(peerJoinedFrame(e.senderId)));
+          items.push(e);
         }
       } else if (e.event === 'leave') {
-        if (present.delete(e.senderId) && e.senderId !== peer.id)
-          peer.send(Buffer.from(peerDisconnectedV2(e.senderId)));
-      } else if (concerns(e, peer.id)) {
-        const id = envelopeId(e);
-        if (id !== undefined) {
-          if (seen.has(id)) continue;
-          seen.add(id);
-        }
-        peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
-      }
+        if (present.delete(e.senderId) && e.senderId !== peer.id) items.push(e);
+      } else if (concerns(e, peer.id)) once(e);
+    }
+    for (const e of inOriginOrder(items)) {
+      if (e.event === 'join') peer.send(Buffer.from(peerJoinedFrame(e.senderId)));
+      else if (e.event === 'leave') peer.send(Buffer.from(peerDisconnectedV2(e.senderId)));
+      else peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
     }
     this.ctx.backend.publish(room.id, {
       senderId: peer.id,
@@ -397,6 +396,28 @@ export class Resumption implements ResumeHooks {
 /** The sweep period: often enough that a window ends within a second of its deadline. */
 export function sweepIntervalMs(windowMs: number): number {
   return Math.max(20, Math.min(1000, Math.floor(windowMs / 4)));
+}
+
+/**
+ * Restore each origin node's order (its sequence numbers) within the slots its messages occupy.
+ * A mailbox is appended in arrival order, and a relayed copy (the detaching node appending what
+ * the origin published before it heard of the detach) can land after the origin's own later
+ * appends; per-sender order (SPEC.md §2) is per origin node's sequence.
+ */
+export function inOriginOrder(items: Envelope[]): Envelope[] {
+  const byOrigin = new Map<string, number[]>();
+  items.forEach((e, i) => {
+    if (e.seq === undefined) return;
+    let slots = byOrigin.get(e.originServerId);
+    if (!slots) byOrigin.set(e.originServerId, (slots = []));
+    slots.push(i);
+  });
+  const out = items.slice();
+  for (const slots of byOrigin.values()) {
+    const sorted = slots.map((i) => items[i]!).sort((x, y) => x.seq! - y.seq!);
+    slots.forEach((slot, k) => (out[slot] = sorted[k]!));
+  }
+  return out;
 }
 
 function peerJoinedFrame(peerId: string): string {
