@@ -209,6 +209,21 @@ function suite(name: string, overrides: () => Partial<Config>): void {
       }
     });
 
+    test('a resume while the old connection still looks open (half-open) takes it over', async () => {
+      const t = await start();
+      const room = newRoom();
+      const a = await add(t.url, room);
+      const b = await add(t.url, room);
+      await a.next();
+      const a2 = await add(t.url, room, a.welcome.resumeToken);
+      assert.equal(a2.welcome.resumed, true);
+      assert.equal(a2.welcome.peerId, a.welcome.peerId);
+      assert.equal((await a.closed).code, 1006, 'the old connection is dropped');
+      b.send({ type: 'control', action: 'after' });
+      assert.equal(((await a2.next()) as { action: string }).action, 'after');
+      await expectSilence(b, 100);
+    });
+
     test('a close frame from the client is a leave at once, never a detach', async () => {
       const t = await start();
       const room = newRoom();

@@ -72,6 +72,7 @@ export class Departures implements PeerHost {
     if (peer.state !== 'open') return;
     const { metrics, logger, hub, backend } = this.ctx;
     peer.state = 'left';
+    this.ctx.resume.forgetToken(peer);
     metrics.activeConnections.dec();
     metrics.disconnects.inc({ cause });
     logger.info({ peerId: peer.id, roomId: peer.roomId, cause }, 'peer left');

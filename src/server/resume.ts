@@ -51,6 +51,8 @@ export class Resumption implements ResumeHooks {
   private seq = 0;
   /** Detached peers this node detached and still tracks (signaling_detached_peers). */
   private localDetached = 0;
+  /** Open peers by the hash of their current token: a resume may take over a half-open one. */
+  private readonly byToken = new Map<string, Peer>();
 
   constructor(private readonly ctx: ServerContext) {
     this.enabled = ctx.config.resumeWindowMs > 0;
@@ -70,8 +72,16 @@ export class Resumption implements ResumeHooks {
   issueToken(peer: Peer): string | undefined {
     if (!this.enabled || peer.version !== 2) return undefined;
     const token = newResumeToken();
+    this.forgetToken(peer);
     peer.resumeTokenHash = hashResumeToken(token);
+    this.byToken.set(peer.resumeTokenHash, peer);
     return token;
+  }
+
+  /** The peer's connection is over (left or detached): its token no longer names an open peer. */
+  forgetToken(peer: Peer): void {
+    const hash = peer.resumeTokenHash;
+    if (hash !== undefined && this.byToken.get(hash) === peer) this.byToken.delete(hash);
   }
 
   /** Whether a lost connection of this peer becomes detached rather than a leave. */
@@ -89,6 +99,7 @@ export class Resumption implements ResumeHooks {
     const { ctx } = this;
     const { hub, backend, metrics, logger, config } = ctx;
     peer.state = 'left';
+    this.forgetToken(peer);
     metrics.activeConnections.dec();
     const room = hub.ensure(peer.roomId);
     const rr = (room.resume ??= new RoomResume());
@@ -214,7 +225,16 @@ export class Resumption implements ResumeHooks {
     try {
       // Subscribed before the claim: whatever is published after it reaches the buffer.
       await backend.subscribe(room.id);
-      claimed = await backend.claim(room.id, hashResumeToken(token));
+      const hash = hashResumeToken(token);
+      claimed = await backend.claim(room.id, hash);
+      const old = this.byToken.get(hash);
+      if (claimed.result === 'unknown' && old?.state === 'open' && old.roomId === room.id) {
+        // The token's connection is still open here: it is half-open (the client's network
+        // went away and no heartbeat has noticed yet). The resume takes it over.
+        await this.detach(old, 'takeover');
+        old.ws.terminate();
+        claimed = await backend.claim(room.id, hash);
+      }
     } catch (err) {
       rr.attempts.delete(attempt);
       hub.release(room);
