@@ -10,11 +10,19 @@ export class TcpProxy {
     private readonly server: net.Server,
     readonly port: number,
     private readonly pairs: Set<[net.Socket, net.Socket]>,
+    private readonly state: { down: boolean },
   ) {}
+
+  /** While down, new connections are reset at once (the network is still away). */
+  set down(down: boolean) {
+    this.state.down = down;
+  }
 
   static async start(targetPort: number): Promise<TcpProxy> {
     const pairs = new Set<[net.Socket, net.Socket]>();
+    const state = { down: false };
     const server = net.createServer((client) => {
+      if (state.down) return void client.resetAndDestroy();
       const upstream = net.connect(targetPort, '127.0.0.1');
       const pair: [net.Socket, net.Socket] = [client, upstream];
       pairs.add(pair);
@@ -29,7 +37,7 @@ export class TcpProxy {
       upstream.pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return new TcpProxy(server, (server.address() as net.AddressInfo).port, pairs);
+    return new TcpProxy(server, (server.address() as net.AddressInfo).port, pairs, state);
   }
 
   get url(): string {
