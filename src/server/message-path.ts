@@ -11,6 +11,7 @@ import { SCHEMA_ERROR_REPLY, UNKNOWN_PEER_REPLY, parseMessage } from '../protoco
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
 import type { Peer } from './peer.js';
+import type { Resumption } from './resume.js';
 
 const SCHEMA_ERROR_BUF = Buffer.from(SCHEMA_ERROR_REPLY);
 const UNKNOWN_PEER_BUF = Buffer.from(UNKNOWN_PEER_REPLY);
@@ -18,10 +19,16 @@ const UNKNOWN_PEER_BUF = Buffer.from(UNKNOWN_PEER_REPLY);
 const MAX_PENDING_FRAMES = 256;
 
 export class MessagePath {
+  /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
+  private seq = 0;
+  private readonly resume: Resumption;
+
   constructor(
     private readonly ctx: ServerContext,
     private readonly departures: Departures,
-  ) {}
+  ) {
+    this.resume = ctx.resume;
+  }
 
   /** Every frame of a connection arrives here; before admission it waits in `peer.pending`. */
   onFrame(peer: Peer, data: Buffer, isBinary: boolean): void {
@@ -74,11 +81,11 @@ export class MessagePath {
         senderId: peer.id,
         data: message,
         originServerId: backend.serverId,
-        seq: this.ctx.resume.nextSeq(),
+        seq: ++this.seq,
       };
       if (to !== undefined) envelope.to = to;
       // Detached receivers (SPEC.md §13): kept before the publish, on the same connection.
-      if (room.resume !== undefined) this.ctx.resume.keep(room, envelope);
+      if (room.resume !== undefined) this.resume.keep(room, envelope);
       backend.publish(peer.roomId, envelope);
     }
   }

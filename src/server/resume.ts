@@ -47,8 +47,6 @@ export interface Resumed {
 
 export class Resumption implements ResumeHooks {
   readonly enabled: boolean;
-  /** Per-node message sequence (envelope ids, with originServerId). */
-  private seq = 0;
   /** Detached peers this node detached and still tracks (signaling_detached_peers). */
   private localDetached = 0;
   /** Open peers by the hash of their current token: a resume may take over a half-open one. */
@@ -62,10 +60,6 @@ export class Resumption implements ResumeHooks {
   /** Peers detached from this node and not yet resumed or ended (signaling_detached_peers). */
   get detachedHere(): number {
     return this.localDetached;
-  }
-
-  nextSeq(): number {
-    return ++this.seq;
   }
 
   /** A fresh token for a v2 welcome; the peer keeps only its hash. */
