@@ -144,16 +144,20 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
         const overflowed: string[] = [];
         for (let i = 0; i < 3; i++)
           b.backend.keep(room, [p], JSON.stringify({ n: i }), (id) => overflowed.push(id));
-        assert.deepEqual(await a.backend.claim(newRoom(), 'hash-1'), { result: 'unknown' });
-        assert.deepEqual(await a.backend.claim(room, 'hash-2'), { result: 'unknown' });
-        const claimed = await b.backend.claim(room, 'hash-1');
+        // Within the relay grace nothing is claimed yet.
+        const early = await a.backend.claim(room, 'hash-1', 60_000);
+        assert.equal(early.result, 'early');
+        assert.ok(early.result === 'early' && early.waitMs > 50_000 && early.waitMs <= 60_000);
+        assert.deepEqual(await a.backend.claim(newRoom(), 'hash-1', 0), { result: 'unknown' });
+        assert.deepEqual(await a.backend.claim(room, 'hash-2', 0), { result: 'unknown' });
+        const claimed = await b.backend.claim(room, 'hash-1', 0);
         assert.equal(claimed.result, 'resumed');
         if (claimed.result !== 'resumed') return;
         assert.equal(claimed.peerId, p);
         assert.deepEqual(claimed.mailbox, ['{"n":0}', '{"n":1}', '{"n":2}']);
         assert.deepEqual(claimed.members.sort(), [p, q].sort());
         assert.deepEqual(overflowed, []);
-        assert.deepEqual(await a.backend.claim(room, 'hash-1'), { result: 'unknown' });
+        assert.deepEqual(await a.backend.claim(room, 'hash-1', 0), { result: 'unknown' });
         // Attached again: keep no longer appends, expire leaves it alone.
         b.backend.keep(room, [p], '{"late":1}', () => undefined);
         assert.equal(await a.backend.expire(room, p), 'attached');
@@ -174,12 +178,18 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
         b.backend.keep(room, [p], big, (id) => overflowed.push(id));
         await until(() => overflowed.length > 0, 5000, 'overflow reported');
         assert.deepEqual(overflowed, [p]);
-        assert.deepEqual(await b.backend.claim(room, 'hash-p'), { result: 'overflow', peerId: p });
+        assert.deepEqual(await b.backend.claim(room, 'hash-p', 0), {
+          result: 'overflow',
+          peerId: p,
+        });
         const ends = await Promise.all([a.backend.expire(room, p), b.backend.expire(room, p)]);
         assert.deepEqual(ends.sort(), ['ended', 'gone']);
         assert.equal(await a.backend.expire(room, q), 'open');
         await until(() => Date.now() > qDeadline + 50, 5000, 'window end');
-        assert.deepEqual(await b.backend.claim(room, 'hash-q'), { result: 'expired', peerId: q });
+        assert.deepEqual(await b.backend.claim(room, 'hash-q', 0), {
+          result: 'expired',
+          peerId: q,
+        });
         const qEnds = await Promise.all([a.backend.expire(room, q), b.backend.expire(room, q)]);
         assert.deepEqual(qEnds.sort(), ['ended', 'gone']);
         assert.deepEqual(await b.backend.members(room), [r]);

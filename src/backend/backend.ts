@@ -65,7 +65,9 @@ export type ClaimResult =
       detached: DetachedMember[];
     }
   | { result: 'unknown' }
-  | { result: 'expired' | 'overflow'; peerId: string };
+  | { result: 'expired' | 'overflow'; peerId: string }
+  /** Detached less than `graceMs` ago: nothing changed; claim again after `waitMs`. */
+  | { result: 'early'; peerId: string; waitMs: number };
 
 /**
  * `ended`: this call ended the session (the caller announces the leave, once cluster-wide);
@@ -186,9 +188,11 @@ export interface Backend {
 
   /**
    * Take the session of `tokenHash` in roomId, atomically and once: of two claims of one token
-   * at most one resumes. Rejects on backend failure.
+   * at most one resumes. A session detached less than `graceMs` ago is left alone (`early`), so
+   * that copies relayed by the detaching node (resume.ts) land in the mailbox first.
+   * Rejects on backend failure.
    */
-  claim(roomId: string, tokenHash: string): Promise<ClaimResult>;
+  claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult>;
 
   /**
    * End peerId's detached session if its window has ended or its mailbox overflowed: the peer

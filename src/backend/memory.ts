@@ -122,7 +122,7 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  async claim(roomId: string, tokenHash: string): Promise<ClaimResult> {
+  async claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult> {
     const ref = this.store.sessions.get(tokenHash);
     if (!ref || ref.roomId !== roomId) return { result: 'unknown' };
     const s = this.store.detached.get(roomId)?.get(ref.peerId);
@@ -133,6 +133,8 @@ export class MemoryBackend implements Backend {
     const now = Date.now();
     if (s.overflow) return { result: 'overflow', peerId: ref.peerId };
     if (now >= s.deadline) return { result: 'expired', peerId: ref.peerId };
+    const early = s.detachedAt + graceMs - now;
+    if (early > 0) return { result: 'early', peerId: ref.peerId, waitMs: early };
     this.store.sessions.delete(tokenHash);
     this.dropDetached(roomId, ref.peerId);
     return {

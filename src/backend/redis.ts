@@ -206,7 +206,7 @@ export class RedisBackend implements Backend {
     }, this.publishFailed);
   }
 
-  async claim(roomId: string, tokenHash: string): Promise<ClaimResult> {
+  async claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult> {
     const k = this.keys;
     const [status, id, mailbox, flat, detachedMs, detached] = await this.op('claim', () =>
       this.conn.scripts.sbClaim(
@@ -216,9 +216,11 @@ export class RedisBackend implements Backend {
         this.serverId,
         this.config.nodeLeaseMs,
         tokenHash,
+        graceMs,
       ),
     );
     if (status === 0 || id === undefined) return { result: 'unknown' };
+    if (status === -3) return { result: 'early', peerId: id, waitMs: detachedMs ?? graceMs };
     if (status === -1) return { result: 'expired', peerId: id };
     if (status === -2) return { result: 'overflow', peerId: id };
     return {

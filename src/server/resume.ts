@@ -19,7 +19,7 @@
  *   announces the leave.
  */
 import { Close } from '../close-codes.js';
-import type { Envelope } from '../backend/backend.js';
+import type { ClaimResult, Envelope } from '../backend/backend.js';
 import { errorMessage } from '../errors.js';
 import { peerDisconnectedV2, withFrom, type SignalMessage } from '../protocol/message.js';
 import type { ServerContext } from './context.js';
@@ -34,6 +34,16 @@ import {
   hashResumeToken,
   newResumeToken,
 } from './resume-state.js';
+
+/**
+ * How long after a detach its session may be claimed, and how long a draining node stays
+ * connected after detaching its peers. Another node that published into the room before it
+ * heard of the detach did not keep its message; the detaching node relays it (appends it to the
+ * mailbox) when it arrives on the room channel, about one pub/sub hop later. A claim before
+ * that could miss it, so a resume that fast waits out the rest of this grace (only a rolling
+ * restart's immediate reconnects ever do).
+ */
+export const RELAY_GRACE_MS = 200;
 
 /** What admission needs back from a successful claim to open the peer as resumed. */
 export interface Resumed {
@@ -215,19 +225,19 @@ export class Resumption implements ResumeHooks {
     const rr = (room.resume ??= new RoomResume());
     const attempt: ResumeAttempt = { buffer: [], full: false };
     rr.attempts.add(attempt);
-    let claimed: Awaited<ReturnType<typeof backend.claim>>;
+    let claimed: Exclude<ClaimResult, { result: 'early' }>;
     try {
       // Subscribed before the claim: whatever is published after it reaches the buffer.
       await backend.subscribe(room.id);
       const hash = hashResumeToken(token);
-      claimed = await backend.claim(room.id, hash);
+      claimed = await this.claimAfterGrace(room.id, hash);
       const old = this.byToken.get(hash);
       if (claimed.result === 'unknown' && old?.state === 'open' && old.roomId === room.id) {
         // The token's connection is still open here: it is half-open (the client's network
         // went away and no heartbeat has noticed yet). The resume takes it over.
         await this.detach(old, 'takeover');
         old.ws.terminate();
-        claimed = await backend.claim(room.id, hash);
+        claimed = await this.claimAfterGrace(room.id, hash);
       }
     } catch (err) {
       rr.attempts.delete(attempt);
@@ -265,6 +275,21 @@ export class Resumption implements ResumeHooks {
       detachedMs,
       replay: (p) => this.replay(p, room, mailbox, attempt, members),
     };
+  }
+
+  /**
+   * Claim, waiting out the relay grace of a session detached a moment ago (at most twice: the
+   * wait is what the backend says remains of RELAY_GRACE_MS).
+   */
+  private async claimAfterGrace(
+    roomId: string,
+    hash: string,
+  ): Promise<Exclude<ClaimResult, { result: 'early' }>> {
+    for (let i = 0; ; i++) {
+      const claimed = await this.ctx.backend.claim(roomId, hash, i < 2 ? RELAY_GRACE_MS : 0);
+      if (claimed.result !== 'early') return claimed;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(claimed.waitMs, RELAY_GRACE_MS)));
+    }
   }
 
   /** After the resumed welcome: the mailbox in order, then what the claim's wait buffered. */

@@ -26,7 +26,7 @@ import type { RouteHost } from './http-routes.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
-import { Resumption } from './resume.js';
+import { RELAY_GRACE_MS, Resumption } from './resume.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
@@ -192,9 +192,15 @@ export class SwitchboardServer {
       peer.close(goingAway);
     }
     // Resumable peers are detached, not left: they resume on another node (SPEC.md §13).
+    const detachedAt = Date.now();
     const left = leaving.map((peer) => this.departures.drain(peer));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
+    // Stay on the room channels through the relay grace, so what other nodes sent before they
+    // heard of the detaches still reaches the mailboxes (resume.ts, RELAY_GRACE_MS).
+    const grace = detachedAt + RELAY_GRACE_MS - Date.now();
+    if (this.resume.detachedHere > 0 && grace > 0)
+      await new Promise((resolve) => setTimeout(resolve, grace));
     for (const peer of this.ctx.peers) peer.ws.terminate();
 
     this.ctx.auth?.close?.();

@@ -13,10 +13,12 @@
 -- ARGV[2]  server id of the claiming node
 -- ARGV[3]  lease, ms
 -- ARGV[4]  token hash
+-- ARGV[5]  relay grace, ms: a session detached less than this long ago is not claimed yet
 --
 -- Returns { status, id, mailbox, members, detachedMs, detached }: status 1 resumed, 0 unknown,
--- -1 window ended, -2 overflowed; members {id1, server1, ...}; detached {id1, deadline1, ...}
--- of the other detached members.
+-- -1 window ended, -2 overflowed, -3 too early (then mailbox is absent and detachedMs is the
+-- wait, ms); members {id1, server1, ...}; detached {id1, deadline1, ...} of the other detached
+-- members.
 local id = redis.call('GET', KEYS[6])
 if not id then return { 0 } end
 local w = redis.call('HGET', KEYS[5], id)
@@ -29,6 +31,8 @@ if redis.call('HGET', KEYS[4], id) == '-1' then return { -2, id } end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now >= tonumber(deadline) then return { -1, id } end
+local early = tonumber(detachedAt) + tonumber(ARGV[5]) - now
+if early > 0 then return { -3, id, {}, {}, early } end
 
 local mailboxKey = ARGV[1] .. id
 local mailbox = redis.call('LRANGE', mailboxKey, 0, -1)
