@@ -209,6 +209,24 @@ function suite(name: string, overrides: () => Partial<Config>): void {
       }
     });
 
+    test('a heartbeat timeout detaches like a cut: the resume gets what was sent meanwhile', async () => {
+      const t = await start({ heartbeatIntervalMs: 100 });
+      const room = newRoom();
+      const silent = await connect(t.url, { roomId: room, v: 2, autoPong: false });
+      clients.push(silent);
+      const w = ((await silent.next()) as Welcome).payload;
+      const b = await add(t.url, room);
+      assert.equal((await silent.closed).code, 1006, 'terminated by the heartbeat');
+      await until(() => t.server.resume.detachedHere === 1, 5000, 'detached');
+      assert.match(t.logs.text, /"cause":"heartbeat","msg":"peer detached"/);
+      b.send({ type: 'control', action: 'while-away' });
+      const back = await add(t.url, room, w.resumeToken);
+      assert.equal(back.welcome.resumed, true);
+      assert.equal(back.welcome.peerId, w.peerId);
+      assert.equal(((await back.next()) as { action: string }).action, 'while-away');
+      await expectSilence(b, 100);
+    });
+
     test('a resume while the old connection still looks open (half-open) takes it over', async () => {
       const t = await start();
       const room = newRoom();
