@@ -90,6 +90,40 @@ test('cut on node A, resumed on node B: same id, exactly the N messages of the g
   console.log(`# resume round trip (connect to welcome, ${N} kept): ${resumeMs} ms`);
 });
 
+test('a resume on node B while the old connection still looks open on node A (half-open) takes it over', async () => {
+  const [a, b] = await Promise.all([node(), node()]);
+  const r = room();
+  const p = await member(a.url, r); // stays open: A has not noticed anything
+  const q = await member(b.url, r);
+  await awaitLinked(q, p);
+  const p2 = await member(b.url, r, p.welcome.resumeToken);
+  assert.equal(p2.welcome.resumed, true);
+  assert.equal(p2.id, p.id);
+  assert.equal((await p.closed).code, 1006, 'node A dropped the old connection');
+  await a.waitForLog((l) => l.msg === 'peer detached' && l.cause === 'takeover');
+  q.send({ type: 'control', action: 'after-takeover' });
+  assert.equal(((await p2.next(5000)) as { action: string }).action, 'after-takeover');
+  await expectSilence(q, 200);
+});
+
+test('a forged token naming an attached peer of another node is a normal join; that peer is untouched', async () => {
+  const [a, b] = await Promise.all([node(), node()]);
+  const r = room();
+  const p = await member(a.url, r);
+  const q = await member(b.url, r);
+  await awaitLinked(q, p);
+  const forged = await member(b.url, r, `${'A'.repeat(24)}.${p.id}`);
+  assert.equal(forged.welcome.resumed, false);
+  assert.notEqual(forged.id, p.id);
+  q.send({ type: 'control', action: 'still-there' });
+  assert.deepEqual(await p.next(5000), {
+    type: 'control',
+    action: 'peer-joined',
+    payload: { peerId: forged.id },
+  });
+  assert.equal(((await p.next(5000)) as { action: string }).action, 'still-there');
+});
+
 test('rolling restart: SIGTERM node A with traffic flowing; every client resumes on B or C, 0 lost, 0 duplicated, 0 peer-disconnected; A exits 0', async () => {
   const [a, b, c] = await Promise.all([node(), node(), node()]);
   const r = room();

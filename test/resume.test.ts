@@ -86,7 +86,8 @@ function suite(name: string, overrides: () => Partial<Config>): void {
       const a = await add(t.url, room);
       const b = await add(t.url, room);
       for (const w of [a.welcome, b.welcome]) {
-        assert.match(w.resumeToken ?? '', /^[A-Za-z0-9_-]{22,}$/);
+        // 24 base64url characters: 144 random bits; then the peer id it resumes.
+        assert.match(w.resumeToken ?? '', /^[A-Za-z0-9_-]{24}\.client:[0-9a-f-]{36}$/);
         assert.equal(w.resumed, undefined, 'a welcome not answering resume= has no resumed');
       }
       assert.notEqual(a.welcome.resumeToken, b.welcome.resumeToken);

@@ -21,10 +21,13 @@ export interface Envelope {
   /**
    * 'join': data is the v2 peer-joined control (v1 receivers skip it); 'leave': data is
    * peer-disconnected; 'detach' / 'resume': senderId's connection was lost and is kept for
-   * resume (SPEC.md §13) / came back on the publishing node. Receivers' peers see nothing of
-   * 'detach' and 'resume'; nodes use them to know whom to keep messages for.
+   * resume (SPEC.md §13) / came back on the publishing node; 'takeover': a resume asks the
+   * node holding senderId's connection (half-open) to detach it, if its token hash is `hash`.
+   * Peers see nothing of these three; nodes use them to know whom to keep messages for.
    */
-  event?: 'join' | 'leave' | 'detach' | 'resume';
+  event?: 'join' | 'leave' | 'detach' | 'resume' | 'takeover';
+  /** 'takeover': SHA-256 of the resume token presented. */
+  hash?: string;
   /** Directed message: only this peer receives it. */
   to?: string;
   /**
@@ -64,7 +67,11 @@ export type ClaimResult =
       /** The room's other detached members. */
       detached: DetachedMember[];
     }
-  | { result: 'unknown' }
+  | {
+      result: 'unknown';
+      /** The named peer is attached (its connection may be half-open) to this node. */
+      attachedTo?: string;
+    }
   | { result: 'expired' | 'overflow'; peerId: string }
   /** Detached less than `graceMs` ago: nothing changed; claim again after `waitMs`. */
   | { result: 'early'; peerId: string; waitMs: number };
@@ -192,7 +199,12 @@ export interface Backend {
    * that copies relayed by the detaching node (resume.ts) land in the mailbox first.
    * Rejects on backend failure.
    */
-  claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult>;
+  claim(
+    roomId: string,
+    tokenHash: string,
+    graceMs: number,
+    namedPeer?: string,
+  ): Promise<ClaimResult>;
 
   /**
    * End peerId's detached session if its window has ended or its mailbox overflowed: the peer

@@ -123,6 +123,8 @@ export class MemoryBackend implements Backend {
   }
 
   async claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult> {
+    // One process, so a peer named by a token and still attached is this process's own:
+    // resume.ts finds it without the backend (no `attachedTo`).
     const ref = this.store.sessions.get(tokenHash);
     if (!ref || ref.roomId !== roomId) return { result: 'unknown' };
     const s = this.store.detached.get(roomId)?.get(ref.peerId);

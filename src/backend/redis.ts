@@ -206,7 +206,12 @@ export class RedisBackend implements Backend {
     }, this.publishFailed);
   }
 
-  async claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult> {
+  async claim(
+    roomId: string,
+    tokenHash: string,
+    graceMs: number,
+    namedPeer?: string,
+  ): Promise<ClaimResult> {
     const k = this.keys;
     const [status, id, mailbox, flat, detachedMs, detached] = await this.op('claim', () =>
       this.conn.scripts.sbClaim(
@@ -217,9 +222,11 @@ export class RedisBackend implements Backend {
         this.config.nodeLeaseMs,
         tokenHash,
         graceMs,
+        namedPeer ?? '',
       ),
     );
-    if (status === 0 || id === undefined) return { result: 'unknown' };
+    if (status === 0) return id ? { result: 'unknown', attachedTo: id } : { result: 'unknown' };
+    if (id === undefined) return { result: 'unknown' };
     if (status === -3) return { result: 'early', peerId: id, waitMs: detachedMs ?? graceMs };
     if (status === -1) return { result: 'expired', peerId: id };
     if (status === -2) return { result: 'overflow', peerId: id };
@@ -519,7 +526,9 @@ function isEnvelope(v: unknown): v is Envelope {
       e.event === 'join' ||
       e.event === 'leave' ||
       e.event === 'detach' ||
-      e.event === 'resume') &&
+      e.event === 'resume' ||
+      e.event === 'takeover') &&
+    (e.hash === undefined || typeof e.hash === 'string') &&
     (e.to === undefined || typeof e.to === 'string') &&
     (e.seq === undefined || typeof e.seq === 'number') &&
     (e.deadline === undefined || typeof e.deadline === 'number') &&

@@ -76,6 +76,8 @@ export class RemoteMembers {
       case 'resume':
         owners.set(senderId, originServerId);
         return true;
+      case 'takeover':
+        return true;
       case 'join':
         if (owners.get(senderId) === originServerId) return false;
         owners.set(senderId, originServerId);

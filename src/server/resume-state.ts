@@ -63,9 +63,19 @@ export class RoomResume {
   }
 }
 
-/** A fresh resume token: 144 random bits, URL-safe. Only its hash is ever stored. */
-export function newResumeToken(): string {
-  return randomBytes(18).toString('base64url');
+/**
+ * A fresh resume token: 144 random bits, URL-safe, then `.` and the peer id it resumes (public
+ * within the room anyway), so a node can find the peer's connection when it is still open
+ * (a half-open takeover). Opaque to clients. Only its hash is ever stored.
+ */
+export function newResumeToken(peerId: string): string {
+  return `${randomBytes(18).toString('base64url')}.${peerId}`;
+}
+
+/** The peer id a token names (unverified: only the token's hash proves anything). */
+export function tokenPeerId(token: string): string | undefined {
+  const id = token.slice(token.lastIndexOf('.') + 1);
+  return /^client:[0-9a-f-]{36}$/.test(id) ? id : undefined;
 }
 
 export function hashResumeToken(token: string): string {

@@ -21,18 +21,18 @@
 import { Close } from '../close-codes.js';
 import type { ClaimResult, Envelope } from '../backend/backend.js';
 import { errorMessage } from '../errors.js';
-import { peerDisconnectedV2, withFrom, type SignalMessage } from '../protocol/message.js';
 import type { ServerContext } from './context.js';
 import type { Peer } from './peer.js';
+import { replayFrames } from './resume-replay.js';
 import type { LocalRoom, ResumeHooks } from './room-hub.js';
 import {
   type DetachedPeer,
   type ResumeAttempt,
   RoomResume,
   concerns,
-  envelopeId,
   hashResumeToken,
   newResumeToken,
+  tokenPeerId,
 } from './resume-state.js';
 
 /**
@@ -44,6 +44,9 @@ import {
  * restart's immediate reconnects ever do).
  */
 export const RELAY_GRACE_MS = 200;
+
+/** How long a resume waits for another node to hand over a half-open connection. */
+const TAKEOVER_WAIT_MS = 2000;
 
 /** What admission needs back from a successful claim to open the peer as resumed. */
 export interface Resumed {
@@ -61,6 +64,8 @@ export class Resumption implements ResumeHooks {
   private localDetached = 0;
   /** Open peers by the hash of their current token: a resume may take over a half-open one. */
   private readonly byToken = new Map<string, Peer>();
+  /** Resumes waiting for another node to detach a half-open peer: room + '\n' + peer id. */
+  private readonly takeoverWaiters = new Map<string, () => void>();
 
   constructor(private readonly ctx: ServerContext) {
     this.enabled = ctx.config.resumeWindowMs > 0;
@@ -75,7 +80,7 @@ export class Resumption implements ResumeHooks {
   /** A fresh token for a v2 welcome; the peer keeps only its hash. */
   issueToken(peer: Peer): string | undefined {
     if (!this.enabled || peer.version !== 2) return undefined;
-    const token = newResumeToken();
+    const token = newResumeToken(peer.id);
     this.forgetToken(peer);
     peer.resumeTokenHash = hashResumeToken(token);
     this.byToken.set(peer.resumeTokenHash, peer);
@@ -166,6 +171,18 @@ export class Resumption implements ResumeHooks {
       case 'detach': {
         const rr = (room.resume ??= new RoomResume());
         rr.add(envelope.senderId, envelope.deadline ?? this.ctx.now(), false);
+        this.takeoverWaiters.get(`${room.id}\n${envelope.senderId}`)?.();
+        return true;
+      }
+      case 'takeover': {
+        // A resume elsewhere presents this peer's current token: its connection here is
+        // half-open (the client is already back, on another node). Hand it over.
+        const peer = room.peers.get(envelope.senderId);
+        if (peer && this.canDetach(peer) && peer.resumeTokenHash === envelope.hash) {
+          void this.detach(peer, 'takeover');
+          peer.ws.terminate();
+        }
+        this.ctx.hub.release(room);
         return true;
       }
       case 'resume':
@@ -230,13 +247,23 @@ export class Resumption implements ResumeHooks {
       // Subscribed before the claim: whatever is published after it reaches the buffer.
       await backend.subscribe(room.id);
       const hash = hashResumeToken(token);
-      claimed = await this.claimAfterGrace(room.id, hash);
+      const named = tokenPeerId(token);
+      claimed = await this.claimAfterGrace(room.id, hash, named);
       const old = this.byToken.get(hash);
       if (claimed.result === 'unknown' && old?.state === 'open' && old.roomId === room.id) {
         // The token's connection is still open here: it is half-open (the client's network
         // went away and no heartbeat has noticed yet). The resume takes it over.
         await this.detach(old, 'takeover');
         old.ws.terminate();
+        claimed = await this.claimAfterGrace(room.id, hash);
+      } else if (
+        claimed.result === 'unknown' &&
+        named !== undefined &&
+        claimed.attachedTo !== undefined &&
+        claimed.attachedTo !== backend.serverId
+      ) {
+        // Still open on another node: ask it to hand the connection over (it checks the hash).
+        await this.takeoverElsewhere(room, named, hash);
         claimed = await this.claimAfterGrace(room.id, hash);
       }
     } catch (err) {
@@ -284,11 +311,41 @@ export class Resumption implements ResumeHooks {
   private async claimAfterGrace(
     roomId: string,
     hash: string,
+    named?: string,
   ): Promise<Exclude<ClaimResult, { result: 'early' }>> {
     for (let i = 0; ; i++) {
-      const claimed = await this.ctx.backend.claim(roomId, hash, i < 2 ? RELAY_GRACE_MS : 0);
+      const grace = i < 2 ? RELAY_GRACE_MS : 0;
+      const claimed = await this.ctx.backend.claim(roomId, hash, grace, named);
       if (claimed.result !== 'early') return claimed;
       await new Promise((resolve) => setTimeout(resolve, Math.min(claimed.waitMs, RELAY_GRACE_MS)));
+    }
+  }
+
+  /**
+   * Ask the node holding `peerId` to detach it if its token hash is `hash`, and wait (bounded)
+   * for its detach event. A wrong or forged token is ignored there: the wait then times out.
+   */
+  private async takeoverElsewhere(room: LocalRoom, peerId: string, hash: string): Promise<void> {
+    const key = `${room.id}\n${peerId}`;
+    const detached = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, TAKEOVER_WAIT_MS);
+      this.takeoverWaiters.set(key, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.ctx.backend.publish(room.id, {
+      senderId: peerId,
+      data: { type: 'control', action: 'takeover' },
+      originServerId: this.ctx.backend.serverId,
+      event: 'takeover',
+      hash,
+      to: peerId,
+    });
+    try {
+      await detached;
+    } finally {
+      this.takeoverWaiters.delete(key);
     }
   }
 
@@ -300,40 +357,7 @@ export class Resumption implements ResumeHooks {
     attempt: ResumeAttempt,
     members: string[],
   ): void {
-    const seen = new Set<string>();
-    const items: Envelope[] = [];
-    const once = (e: Envelope) => {
-      const id = envelopeId(e);
-      if (id !== undefined) {
-        if (seen.has(id)) return;
-        seen.add(id);
-      }
-      items.push(e);
-    };
-    for (const json of mailbox) {
-      try {
-        once(JSON.parse(json) as Envelope);
-      } catch {
-        // not an envelope: skipped
-      }
-    }
-    // Membership events the welcome's list may already reflect: replay only what changes it.
-    const present = new Set(members);
-    for (const e of attempt.buffer) {
-      if (e.event === 'join') {
-        if (!present.has(e.senderId) && e.senderId !== peer.id) {
-          present.add(e.senderId);
-          items.push(e);
-        }
-      } else if (e.event === 'leave') {
-        if (present.delete(e.senderId) && e.senderId !== peer.id) items.push(e);
-      } else if (concerns(e, peer.id)) once(e);
-    }
-    for (const e of inOriginOrder(items)) {
-      if (e.event === 'join') peer.send(Buffer.from(peerJoinedFrame(e.senderId)));
-      else if (e.event === 'leave') peer.send(Buffer.from(peerDisconnectedV2(e.senderId)));
-      else peer.send(Buffer.from(withFrom(e.data as SignalMessage, e.senderId)));
-    }
+    for (const frame of replayFrames(peer.id, mailbox, attempt.buffer, members)) peer.send(frame);
     this.ctx.backend.publish(room.id, {
       senderId: peer.id,
       data: { type: 'control', action: 'peer-resumed' },
@@ -435,30 +459,4 @@ export class Resumption implements ResumeHooks {
 /** The sweep period: often enough that a window ends within a second of its deadline. */
 export function sweepIntervalMs(windowMs: number): number {
   return Math.max(20, Math.min(1000, Math.floor(windowMs / 4)));
-}
-
-/**
- * Restore each origin node's order (its sequence numbers) within the slots its messages occupy.
- * A mailbox is appended in arrival order, and a relayed copy (the detaching node appending what
- * the origin published before it heard of the detach) can land after the origin's own later
- * appends; per-sender order (SPEC.md §2) is per origin node's sequence.
- */
-export function inOriginOrder(items: Envelope[]): Envelope[] {
-  const byOrigin = new Map<string, number[]>();
-  items.forEach((e, i) => {
-    if (e.seq === undefined) return;
-    let slots = byOrigin.get(e.originServerId);
-    if (!slots) byOrigin.set(e.originServerId, (slots = []));
-    slots.push(i);
-  });
-  const out = items.slice();
-  for (const slots of byOrigin.values()) {
-    const sorted = slots.map((i) => items[i]!).sort((x, y) => x.seq! - y.seq!);
-    slots.forEach((slot, k) => (out[slot] = sorted[k]!));
-  }
-  return out;
-}
-
-function peerJoinedFrame(peerId: string): string {
-  return JSON.stringify({ type: 'control', action: 'peer-joined', payload: { peerId } });
 }

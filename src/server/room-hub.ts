@@ -153,7 +153,7 @@ export class RoomHub {
     const room = this.rooms.get(roomId);
     if (!room) return;
     if (
-      (room.resume !== undefined || envelope.event === 'detach') &&
+      (room.resume !== undefined || envelope.event === 'detach' || envelope.event === 'takeover') &&
       this.resumeHooks?.onEnvelope(room, envelope)
     )
       return;
@@ -166,6 +166,7 @@ export class RoomHub {
         return;
       case 'detach':
       case 'resume':
+      case 'takeover':
         return; // for nodes, never for peers
       default:
         this.deliver(

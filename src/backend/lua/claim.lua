@@ -14,13 +14,21 @@
 -- ARGV[3]  lease, ms
 -- ARGV[4]  token hash
 -- ARGV[5]  relay grace, ms: a session detached less than this long ago is not claimed yet
+-- ARGV[6]  the client id the token names, or '' (only used when there is no session)
 --
--- Returns { status, id, mailbox, members, detachedMs, detached }: status 1 resumed, 0 unknown,
+-- Returns { status, id, mailbox, members, detachedMs, detached }: status 1 resumed, 0 unknown
+-- (then id is the server id of the node the named client is attached to, if it is),
 -- -1 window ended, -2 overflowed, -3 too early (then mailbox is absent and detachedMs is the
 -- wait, ms); members {id1, server1, ...}; detached {id1, deadline1, ...} of the other detached
 -- members.
 local id = redis.call('GET', KEYS[6])
-if not id then return { 0 } end
+if not id then
+  local owner = ARGV[6] ~= '' and redis.call('HGET', KEYS[3], ARGV[6])
+  if owner and owner ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[6]) == 1 then
+    return { 0, owner }
+  end
+  return { 0 }
+end
 local w = redis.call('HGET', KEYS[5], id)
 local deadline, detachedAt, _, hash = string.match(w or '', '^(%d+) (%d+) (%d+) (%S+)$')
 if deadline == nil or hash ~= ARGV[4] then
