@@ -9,6 +9,7 @@ export {
   type ClientState,
   type CloseInfo,
   type ConnectOptions,
+  type IceServer,
   type OutgoingMessage,
   type ReceivedMessage,
   type WebSocketConstructor,

@@ -12,6 +12,14 @@
  * polite peer that rolls back its very first offer sometimes never gathers ICE candidates for
  * its answer (seen with Chromium 156 under load; the connection then stays "new").
  *
+ * ICE servers: the server's (welcome.iceServers, SPEC.md §12) are appended to the app's own
+ * `rtcConfig.iceServers` for every RTCPeerConnection. When the server sends fresh TURN
+ * credentials (`ice-servers`), each connection gets them with setConfiguration(); one whose
+ * selected candidate pair is relayed through this side's TURN allocation is also ICE-restarted
+ * at once, so it moves to an allocation made with the fresh credential before the old one
+ * expires (a TURN server may refuse to refresh an allocation whose credential has expired; and
+ * any later restart, e.g. after a network change, must not meet an expired credential).
+ *
  * A reconnect that resumes (SPEC.md §13: same peer id, nothing lost) keeps every connection:
  * the media and data channels never noticed the signaling blip. A reconnect that could not
  * resume is a new peer id, so every connection is rebuilt from the new welcome: the others see
@@ -28,8 +36,16 @@ export interface RemotePeer {
 }
 
 export interface PeerMeshOptions {
-  /** RTCPeerConnection configuration (ICE servers). Loopback and LANs need none. */
+  /**
+   * RTCPeerConnection configuration. Its `iceServers` come first; the server's (welcome
+   * `iceServers`, refreshed by `ice-servers`) are appended. Loopback and LANs need none.
+   */
   rtcConfig?: RTCConfiguration;
+  /**
+   * On an `ice-servers` refresh, ICE-restart the connections whose selected candidate pair is
+   * relayed by this side, so they re-allocate with the fresh TURN credential. @default true
+   */
+  restartRelayedOnRefresh?: boolean;
   /** RTCPeerConnection implementation; defaults to the global one. */
   RTCPeerConnection?: typeof RTCPeerConnection;
   /**
@@ -54,6 +70,11 @@ export interface MeshEvents {
    * own to answer (polite). Informational; negotiation completes either way.
    */
   glare: [peerId: string, resolution: 'ignored' | 'rolled-back'];
+  /**
+   * Fresh ICE servers were applied to a connection (setConfiguration); `restarted` says whether
+   * it was also ICE-restarted because its selected pair was relayed.
+   */
+  'ice-servers-applied': [peerId: string, restarted: boolean];
   /** A negotiation step failed for a peer (the connection stays; it may recover). */
   error: [peerId: string, error: unknown];
 }
@@ -90,11 +111,14 @@ export class PeerMesh extends Emitter<MeshEvents> {
     const onJoined = (id: string) => this.ensure(id, 'answer');
     const onLeft = (id: string | undefined) => id !== undefined && this.drop(id);
     const onMessage = (m: ReceivedMessage) => this.onSignal(m);
+    const onIceServers = () => this.onIceServers();
     client.on('welcome', onWelcome).on('peer-joined', onJoined);
     client.on('peer-left', onLeft).on('message', onMessage);
+    client.on('ice-servers', onIceServers);
     this.unsubscribe = () => {
       client.off('welcome', onWelcome).off('peer-joined', onJoined);
       client.off('peer-left', onLeft).off('message', onMessage);
+      client.off('ice-servers', onIceServers);
     };
     // Attached after the welcome already arrived: start from the client's current view.
     if (client.peerId !== undefined) for (const id of client.peers) this.ensure(id, 'offer');
@@ -104,6 +128,37 @@ export class PeerMesh extends Emitter<MeshEvents> {
   close(): void {
     this.unsubscribe();
     for (const id of [...this.entries.keys()]) this.drop(id);
+  }
+
+  /** The app's ICE servers followed by the server's current ones. */
+  private iceServers(): RTCIceServer[] {
+    return [...(this.opts.rtcConfig?.iceServers ?? []), ...this.client.iceServers];
+  }
+
+  /** Fresh ICE servers from the server: apply them; restart relayed connections (see above). */
+  private onIceServers(): void {
+    const iceServers = this.iceServers();
+    for (const n of this.entries.values()) {
+      const pc = n.pc;
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+      } catch (err) {
+        this.emit('error', n.id, err);
+        continue;
+      }
+      if (this.opts.restartRelayedOnRefresh === false) {
+        this.emit('ice-servers-applied', n.id, false);
+        continue;
+      }
+      relayedByThisSide(pc).then(
+        (relayed) => {
+          if (this.entries.get(n.id) !== n) return;
+          if (relayed) pc.restartIce();
+          this.emit('ice-servers-applied', n.id, relayed);
+        },
+        (err: unknown) => this.emit('error', n.id, err),
+      );
+    }
   }
 
   private onWelcome(w: Welcome): void {
@@ -117,7 +172,7 @@ export class PeerMesh extends Emitter<MeshEvents> {
     const existing = this.entries.get(peerId);
     if (existing) return existing;
     const self = this.client.peerId ?? '';
-    const pc = new this.PC(this.opts.rtcConfig);
+    const pc = new this.PC({ ...this.opts.rtcConfig, iceServers: this.iceServers() });
     const n: Negotiation = {
       id: peerId,
       pc,
@@ -251,4 +306,18 @@ export class PeerMesh extends Emitter<MeshEvents> {
       }
     }
   }
+}
+
+/** Whether the connection's selected candidate pair uses a relay candidate of this side. */
+async function relayedByThisSide(pc: RTCPeerConnection): Promise<boolean> {
+  const stats = await pc.getStats();
+  let pairId: string | undefined;
+  stats.forEach((r: { type: string; selectedCandidatePairId?: string }) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+  });
+  const pair = pairId === undefined ? undefined : stats.get(pairId);
+  const local = pair
+    ? stats.get((pair as { localCandidateId: string }).localCandidateId)
+    : undefined;
+  return (local as { candidateType?: string } | undefined)?.candidateType === 'relay';
 }

@@ -72,6 +72,13 @@ export type ReceivedMessage = SignalMessage & { from?: string };
 /** What the client may send: a SPEC message, with `to` for a directed message (v2). */
 export type OutgoingMessage = SignalMessage & { to?: string };
 
+/** An ICE server as RTCPeerConnection takes it (RTCIceServer), from the server (SPEC.md §12). */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
 export interface Welcome {
   peerId: string;
   roomId: string;
@@ -80,6 +87,8 @@ export interface Welcome {
   resumeToken?: string;
   /** Present when this welcome answers a resume attempt. */
   resumed?: boolean;
+  /** The server's STUN/TURN servers, TURN with a short-lived credential (absent: none offered). */
+  iceServers?: IceServer[];
 }
 
 export interface CloseInfo {
@@ -111,6 +120,11 @@ export interface ClientEvents {
   /** A peer left (v1: the id is unknown, undefined). */
   'peer-left': [peerId: string | undefined];
   message: [ReceivedMessage];
+  /**
+   * v2: the server sent fresh ICE servers (new TURN credentials) before the current ones expire.
+   * `client.iceServers` already holds them. PeerMesh applies them to its connections.
+   */
+  'ice-servers': [IceServer[]];
   /** The server refused a message: `schema-error`, or `unknown-peer` for a bad `to`. */
   rejected: [action: 'schema-error' | 'unknown-peer'];
   close: [CloseInfo];
@@ -122,6 +136,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
   peerId: string | undefined;
   /** Remote peers currently in the room (v2). */
   readonly peers = new Set<string>();
+  /** The ICE servers the server offered (v2 welcome, then each `ice-servers` refresh). */
+  iceServers: IceServer[] = [];
   /** Resolves on the first admission (v2 welcome; v1 open); rejects if closed before. */
   readonly ready: Promise<void>;
 
@@ -338,6 +354,13 @@ export class SignalingClient extends Emitter<ClientEvents> {
         case 'peer-joined':
           if (typeof payload?.peerId === 'string') this.addPeer(payload.peerId);
           return;
+        case 'ice-servers': {
+          const list = (msg.payload as { iceServers?: unknown } | undefined)?.iceServers;
+          if (!Array.isArray(list)) return;
+          this.iceServers = list as IceServer[];
+          this.emit('ice-servers', this.iceServers);
+          return;
+        }
         case 'schema-error':
         case 'unknown-peer':
           this.emit('rejected', msg.action);
@@ -370,8 +393,11 @@ export class SignalingClient extends Emitter<ClientEvents> {
     // every previous peer is gone as far as this session is concerned.
     for (const id of previous) this.emit('peer-left', id);
     for (const id of w.peers) this.peers.add(id);
+    this.iceServers = Array.isArray(w.iceServers) ? w.iceServers : [];
     this.admitted();
-    this.emit('welcome', { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] });
+    const welcome: Welcome = { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] };
+    if (Array.isArray(w.iceServers)) welcome.iceServers = w.iceServers;
+    this.emit('welcome', welcome);
     this.flush();
   }
 
@@ -385,7 +411,14 @@ export class SignalingClient extends Emitter<ClientEvents> {
       }
     for (const id of w.peers) this.addPeer(id);
     this.admitted();
-    this.emit('resumed', { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] });
+    const resumed: Welcome = { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] };
+    if (Array.isArray(w.iceServers)) {
+      // Fresh TURN credentials with the resume: applied like an ice-servers refresh.
+      resumed.iceServers = w.iceServers;
+      this.iceServers = w.iceServers;
+      this.emit('ice-servers', this.iceServers);
+    }
+    this.emit('resumed', resumed);
     this.flush();
   }
 }

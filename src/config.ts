@@ -5,6 +5,7 @@
  * The README's configuration table is checked against SETTINGS by test/config.test.ts.
  */
 import { ConfigError } from './errors.js';
+import { isIceUrl } from './server/turn-credentials.js';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
@@ -74,6 +75,10 @@ export interface Config {
   demo: boolean;
   resumeWindowMs: number;
   resumeMailboxBytes: number;
+  stunUrls: string[];
+  turnUrls: string[];
+  turnSecret: string | undefined;
+  turnTtlSeconds: number;
 }
 
 export const DEFAULTS: Config = {
@@ -127,6 +132,10 @@ export const DEFAULTS: Config = {
   demo: false,
   resumeWindowMs: 30_000,
   resumeMailboxBytes: 262_144,
+  stunUrls: [],
+  turnUrls: [],
+  turnSecret: undefined,
+  turnTtlSeconds: 86_400,
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -352,6 +361,30 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'logPretty', env: 'LOG_PRETTY', kind: bool, doc: 'human-readable logs' },
   { key: 'demo', env: 'DEMO', kind: bool, doc: 'serve the browser demo page at /demo/' },
   {
+    key: 'stunUrls',
+    env: 'STUN_URLS',
+    kind: { type: 'list' },
+    doc: 'comma-separated `stun:` URLs offered to clients as ICE servers (SPEC.md §12)',
+  },
+  {
+    key: 'turnUrls',
+    env: 'TURN_URLS',
+    kind: { type: 'list' },
+    doc: 'comma-separated `turn:`/`turns:` URLs offered with short-lived credentials; needs TURN_SECRET',
+  },
+  {
+    key: 'turnSecret',
+    env: 'TURN_SECRET',
+    kind: str,
+    doc: "coturn's `static-auth-secret` (use-auth-secret); signs the TURN credentials, never logged",
+  },
+  {
+    key: 'turnTtlSeconds',
+    env: 'TURN_TTL_SECONDS',
+    kind: int(1),
+    doc: 'lifetime of a TURN credential; v2 clients get fresh ones at about 90 % of it',
+  },
+  {
     key: 'resumeWindowMs',
     env: 'RESUME_WINDOW_MS',
     kind: int(0, 3_600_000),
@@ -446,7 +479,14 @@ export function loadConfig(
   env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
   argv: readonly string[] = [],
 ): LoadResult {
-  const config: Config = { ...DEFAULTS, redisClusterNodes: [], jwtAlg: [], allowedOrigins: [] };
+  const config: Config = {
+    ...DEFAULTS,
+    redisClusterNodes: [],
+    jwtAlg: [],
+    allowedOrigins: [],
+    stunUrls: [],
+    turnUrls: [],
+  };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
     for (const name of [setting.env, ...(setting.aliases ?? [])]) {
@@ -547,8 +587,28 @@ function validate(c: Config): string[] {
         );
     }
   }
+  warnings.push(...validateIce(c));
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
+  return warnings;
+}
+
+/** SPEC.md §12. The secret is never quoted in an error or a warning. */
+function validateIce(c: Config): string[] {
+  for (const url of c.stunUrls)
+    if (!isIceUrl(url, 'stun')) throw new ConfigError('STUN_URLS', url, 'stun:host[:port] entries');
+  for (const url of c.turnUrls)
+    if (!isIceUrl(url, 'turn'))
+      throw new ConfigError(
+        'TURN_URLS',
+        url,
+        'turn:host[:port][?transport=udp|tcp] or turns:… entries',
+      );
+  if (c.turnUrls.length > 0 && c.turnSecret === undefined)
+    throw new ConfigError('TURN_SECRET', '', 'the TURN shared secret when TURN_URLS is set');
+  const warnings: string[] = [];
+  if (c.turnSecret !== undefined && c.turnUrls.length === 0)
+    warnings.push('TURN_SECRET is set but TURN_URLS is not; no TURN server is offered');
   return warnings;
 }
 

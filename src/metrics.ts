@@ -126,6 +126,7 @@ export interface Metrics {
   reapedMembers: Counter;
   resumes: Counter<'result'>;
   detachedPeers: Gauge;
+  turnCredentialsIssued: Counter<'via'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = true): Metrics {
@@ -219,6 +220,12 @@ export function createMetrics(registry = new Registry(), withDefaults = true): M
     detachedPeers: new Gauge({
       name: 'signaling_detached_peers',
       help: 'Peers detached from this node and still resumable, as far as this node knows',
+      registers,
+    }),
+    turnCredentialsIssued: new Counter({
+      name: 'signaling_turn_credentials_issued_total',
+      help: 'TURN credentials minted (SPEC.md §12), by where they went: welcome, refresh, http',
+      labelNames: ['via'],
       registers,
     }),
   };

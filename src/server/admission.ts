@@ -106,6 +106,7 @@ export class Admission {
           result.close === Close.forbidden ? 'forbidden' : 'unauthorized',
         );
       peer.expiresAt = result.expiresAt;
+      peer.subject = result.subject;
     }
     if (peer.state !== 'pending') return; // closed while authenticating
     const roomId = peer.roomId;
@@ -181,7 +182,12 @@ export class Admission {
     }
     if (peer.version === 2) {
       const peers = members.filter((id) => id !== peer.id);
-      const welcome: Record<string, unknown> = { peerId: peer.id, roomId: peer.roomId, peers };
+      const welcome: Record<string, unknown> = {
+        peerId: peer.id,
+        roomId: peer.roomId,
+        peers,
+        ...this.ctx.ice.welcome(peer),
+      };
       const resumeToken = resume.issueToken(peer);
       if (resumeToken !== undefined) welcome.resumeToken = resumeToken;
       if (triedResume) welcome.resumed = false;
@@ -217,6 +223,7 @@ export class Admission {
       peerId: peer.id,
       roomId: peer.roomId,
       peers: resumed.peers,
+      ...this.ctx.ice.welcome(peer),
       resumeToken: resume.issueToken(peer),
       resumed: true,
     };

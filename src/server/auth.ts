@@ -6,7 +6,13 @@ import type { IncomingMessage } from 'node:http';
 import type { CloseEntry } from '../close-codes.js';
 
 export type AuthResult =
-  | { ok: true; /** ms since epoch, when the token expires */ expiresAt: number | undefined }
+  | {
+      ok: true;
+      /** ms since epoch, when the token expires */
+      expiresAt: number | undefined;
+      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12). */
+      subject?: string;
+    }
   | { ok: false; close: CloseEntry };
 
 export interface Authenticator {

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator } from './auth.js';
+import type { IceServers } from './ice-servers.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
 import type { Resumption } from './resume.js';
@@ -41,6 +42,8 @@ export interface ServerContext {
   readonly limits: WindowLimits;
   /** Detached peers and resumes (SPEC.md §13). */
   readonly resume: Resumption;
+  /** ICE servers and TURN credentials (SPEC.md §12). */
+  readonly ice: IceServers;
 }
 
 export function createWindowLimits(config: Config): WindowLimits {

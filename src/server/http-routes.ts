@@ -1,6 +1,7 @@
 /**
- * HTTP endpoints (SPEC.md §8): /healthz, /readyz, /metrics on the WebSocket port (anything else
- * is 426 Upgrade Required), and the same three on HEALTH_PORT (anything else 404 there).
+ * HTTP endpoints (SPEC.md §8, §12): /healthz, /readyz, /metrics and /ice-servers (ice-route.ts)
+ * on the WebSocket port (anything else is 426 Upgrade Required), and the first three on
+ * HEALTH_PORT (anything else 404 there).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -11,6 +12,8 @@ export interface RouteHost {
   /** true when ready for new connections: lifecycle ready, backend answering, circuit closed. */
   isReady(): Promise<boolean>;
   readonly registry: Registry;
+  /** `GET /ice-servers` and its CORS preflight (SPEC.md §12), on the main port only. */
+  iceServers?(req: IncomingMessage, res: ServerResponse): void;
   /** Extra routes (e.g. the demo page); return true when handled. */
   extraRoute?(req: IncomingMessage, res: ServerResponse): boolean;
 }
@@ -51,6 +54,7 @@ export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
           return;
       }
     }
+    if (!healthOnly && path === '/ice-servers' && host.iceServers) return host.iceServers(req, res);
     if (!healthOnly && host.extraRoute?.(req, res)) return;
     if (healthOnly) return text(res, 404, 'Not Found');
     text(res, 426, 'Upgrade Required', { upgrade: 'websocket', connection: 'Upgrade' });

@@ -93,7 +93,8 @@ export function createAuthenticator(config: Config, logger: Logger): Authenticat
       typeof payload.exp === 'number'
         ? (payload.exp + config.jwtClockSkewSeconds) * 1000
         : undefined;
-    return { ok: true, expiresAt };
+    const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
+    return subject === undefined ? { ok: true, expiresAt } : { ok: true, expiresAt, subject };
   }
 
   return {

@@ -26,6 +26,8 @@ export class Peer {
   resumeTokenHash: string | undefined;
   /** The `resume=` token it connected with, until admission has used it. */
   resumeToken: string | undefined;
+  /** The token's `sub`, if auth is on and the token has one. */
+  subject: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
    * string that must be flattened and hashed on every Map lookup of the hot path.

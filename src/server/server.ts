@@ -23,6 +23,8 @@ import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
 import { Departures } from './departures.js';
 import type { RouteHost } from './http-routes.js';
+import { createIceServersRoute } from './ice-route.js';
+import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
@@ -96,6 +98,7 @@ export class SwitchboardServer {
       get resume() {
         return resume!;
       },
+      ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.resume = resume = new Resumption(this.ctx);
     this.departures = new Departures(this.ctx);
@@ -116,6 +119,7 @@ export class SwitchboardServer {
       isReady: () => this.isReady(),
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
+      iceServers: createIceServersRoute(this.ctx),
     };
     this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
       this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
@@ -135,6 +139,7 @@ export class SwitchboardServer {
     });
     await this.listener.listen();
     this.timers.start();
+    this.ctx.ice.start();
     this.setState('ready');
   }
 
@@ -180,6 +185,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
     // Close every client first, then remove memberships and tell the other nodes.

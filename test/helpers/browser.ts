@@ -22,11 +22,14 @@ export const CHROMIUM_ARGS = [
 /** Only for tests that use a camera or microphone. */
 export const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
 
-export function launchChromium(media = false): Promise<Browser> {
+/** For tests whose ICE candidates are on 127.0.0.1 (a loopback TURN server's relays). */
+export const LOOPBACK_ICE_ARGS = ['--allow-loopback-in-peer-connection'];
+
+export function launchChromium(media = false, extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: media ? [...CHROMIUM_ARGS, ...MEDIA_ARGS] : CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(media ? MEDIA_ARGS : []), ...extraArgs],
     timeout: 30_000,
   });
 }
