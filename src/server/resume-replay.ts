@@ -17,7 +17,7 @@ export function replayFrames(
   mailbox: readonly string[],
   buffer: readonly Envelope[],
   members: readonly string[],
-): Buffer[] {
+): { frames: Buffer[]; upTo: Map<string, number> } {
   const seen = new Set<string>();
   const items: Envelope[] = [];
   const once = (e: Envelope) => {
@@ -47,7 +47,12 @@ export function replayFrames(
       if (present.delete(e.senderId) && e.senderId !== peerId) items.push(e);
     } else if (concerns(e, peerId)) once(e);
   }
-  return inOriginOrder(items).map((e) =>
+  // The highest sequence replayed per origin: later live copies of these are dropped.
+  const upTo = new Map<string, number>();
+  for (const e of items)
+    if (e.seq !== undefined && e.seq > (upTo.get(e.originServerId) ?? -1))
+      upTo.set(e.originServerId, e.seq);
+  const frames = inOriginOrder(items).map((e) =>
     Buffer.from(
       e.event === 'join'
         ? peerJoinedFrame(e.senderId)
@@ -56,6 +61,7 @@ export function replayFrames(
           : withFrom(e.data as SignalMessage, e.senderId),
     ),
   );
+  return { frames, upTo };
 }
 
 /**

@@ -30,12 +30,49 @@ export interface ResumeAttempt {
 /** Envelopes a resume buffers during its claim (one Redis round trip); past it, it fails. */
 export const MAX_ATTEMPT_BUFFER = 10_000;
 
+/**
+ * What a resumed peer was replayed, per origin node: the highest sequence number. The claim's
+ * reply and a kept message's publish reach the resuming node on two connections, so a message
+ * that was in the mailbox can still arrive live just after the replay; this drops it. An origin's
+ * entry goes with its first newer message (they arrive in order), the whole filter after
+ * REPLAY_FILTER_MS.
+ */
+export interface ReplayFilter {
+  readonly upTo: Map<string, number>;
+  readonly since: number;
+}
+
+/** How long a replay filter is kept at most (the live copies it drops arrive within ms). */
+export const REPLAY_FILTER_MS = 10_000;
+
 export class RoomResume {
   readonly detached = new Map<string, DetachedPeer>();
   readonly attempts = new Set<ResumeAttempt>();
+  /** Resumed peers of this node → what they were replayed. */
+  readonly replayed = new Map<string, ReplayFilter>();
 
   get empty(): boolean {
-    return this.detached.size === 0 && this.attempts.size === 0;
+    return this.detached.size === 0 && this.attempts.size === 0 && this.replayed.size === 0;
+  }
+
+  /**
+   * Resumed peers for which this live message is a copy of one already replayed (see
+   * ReplayFilter); forgets an origin once a newer message of it passes.
+   */
+  replayedCopyFor(e: Envelope): string[] | undefined {
+    if (e.seq === undefined || e.event !== undefined) return undefined;
+    let dup: string[] | undefined;
+    for (const [peerId, f] of this.replayed) {
+      if (!concerns(e, peerId)) continue;
+      const max = f.upTo.get(e.originServerId);
+      if (max === undefined) continue;
+      if (e.seq <= max) (dup ??= []).push(peerId);
+      else {
+        f.upTo.delete(e.originServerId);
+        if (f.upTo.size === 0) this.replayed.delete(peerId);
+      }
+    }
+    return dup;
   }
 
   /** Note a detached peer (idempotent: a later notice of a known one changes nothing). */

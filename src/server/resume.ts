@@ -27,6 +27,7 @@ import { replayFrames } from './resume-replay.js';
 import type { LocalRoom, ResumeHooks } from './room-hub.js';
 import {
   type DetachedPeer,
+  REPLAY_FILTER_MS,
   type ResumeAttempt,
   RoomResume,
   concerns,
@@ -203,7 +204,12 @@ export class Resumption implements ResumeHooks {
         if (!rr) return false;
         rr.capture(envelope);
         this.relay(room, rr, envelope);
-        return false;
+        const copies = rr.replayed.size > 0 ? rr.replayedCopyFor(envelope) : undefined;
+        if (copies === undefined) return false;
+        // Already replayed to these resumed peers: deliver to everyone else only.
+        this.ctx.hub.deliverExcept(room, envelope, copies);
+        if (rr.empty) this.ctx.hub.release(room);
+        return true;
       }
     }
   }
@@ -357,7 +363,10 @@ export class Resumption implements ResumeHooks {
     attempt: ResumeAttempt,
     members: string[],
   ): void {
-    for (const frame of replayFrames(peer.id, mailbox, attempt.buffer, members)) peer.send(frame);
+    const { frames, upTo } = replayFrames(peer.id, mailbox, attempt.buffer, members);
+    for (const frame of frames) peer.send(frame);
+    if (upTo.size > 0)
+      (room.resume ??= new RoomResume()).replayed.set(peer.id, { upTo, since: this.ctx.now() });
     this.ctx.backend.publish(room.id, {
       senderId: peer.id,
       data: { type: 'control', action: 'peer-resumed' },
@@ -374,6 +383,12 @@ export class Resumption implements ResumeHooks {
     for (const room of [...this.ctx.hub.rooms.values()]) {
       const rr = room.resume;
       if (!rr) continue;
+      for (const [peerId, f] of rr.replayed)
+        if (now - f.since >= REPLAY_FILTER_MS) rr.replayed.delete(peerId);
+      if (rr.empty) {
+        this.ctx.hub.release(room);
+        continue;
+      }
       for (const d of [...rr.detached.values()])
         if (!d.expiring && (d.overflowed || d.deadline <= now)) void this.expireOne(room, d);
     }

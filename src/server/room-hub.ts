@@ -125,6 +125,27 @@ export class RoomHub {
     return n;
   }
 
+  /**
+   * An envelope from another node, to every local member it concerns except `except` (resumed
+   * peers that already had it replayed, SPEC.md §13). Off the hot path: only rooms with resume
+   * state come here.
+   */
+  deliverExcept(room: LocalRoom, envelope: Envelope, except: readonly string[]): void {
+    const message = envelope.data as SignalMessage;
+    if (envelope.to !== undefined) {
+      if (!except.includes(envelope.to))
+        this.deliver(room, envelope.senderId, message, undefined, envelope.to);
+      return;
+    }
+    let v1: Buffer | undefined;
+    let v2: Buffer | undefined;
+    for (const peer of room.peers.values()) {
+      if (peer.id === envelope.senderId || except.includes(peer.id)) continue;
+      if (peer.version === 2) peer.send((v2 ??= Buffer.from(withFrom(message, envelope.senderId))));
+      else peer.send((v1 ??= Buffer.from(JSON.stringify(message))));
+    }
+  }
+
   /** Tell the local members of a room that peerId left. */
   deliverLeave(room: LocalRoom, peerId: string): void {
     room.resume?.capture(leaveEvent(peerId));
