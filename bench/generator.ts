@@ -31,6 +31,8 @@ export interface RelayCmd {
   drainMs: number;
   /** Server-side processes whose CPU time is charged to the run. */
   pids: number[];
+  /** Speak Socket.IO (Engine.IO v4 over a websocket, event `signal`) instead of plain frames. */
+  sio?: boolean;
 }
 
 export interface StormCmd {
@@ -107,6 +109,28 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
     await sleep(10);
   }
   return true;
+}
+
+/** `42["signal",` — a Socket.IO event packet of the default namespace; the message follows. */
+const SIO_EVENT = '42["signal",';
+
+/**
+ * A Socket.IO client over a plain websocket (Engine.IO v4): answer the open packet with a
+ * namespace connect, resolve on its ack, answer pings, and hand each `signal` event's payload
+ * to onMessage as the bytes of the message itself (no copy).
+ */
+function openSio(url: string, onMessage: (data: Buffer) => void): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.on('message', (data: Buffer) => {
+      const c0 = data[0];
+      if (c0 === 0x34 && data[1] === 0x32) return onMessage(data.subarray(SIO_EVENT.length, -1));
+      if (c0 === 0x32) return ws.send('3'); // ping → pong
+      if (c0 === 0x30) return ws.send('40'); // open → connect to '/'
+      if (c0 === 0x34 && data[1] === 0x30) resolve(ws); // connected
+    });
+    ws.once('error', reject);
+  });
 }
 
 function open(url: string, onMessage?: (data: Buffer) => void): Promise<WebSocket> {
@@ -190,17 +214,23 @@ async function relay(cmd: RelayCmd): Promise<RelayResult> {
     const r = Math.floor(i / k);
     const j = i % k;
     heard[i] = new Set();
-    const url = `${cmd.urls[j % cmd.urls.length]}/?roomId=${cmd.tag}-${r}`;
-    sockets[i] = await open(url, onMessage(i));
+    const base = cmd.urls[j % cmd.urls.length];
+    sockets[i] = cmd.sio
+      ? await openSio(
+          `${base}/socket.io/?EIO=4&transport=websocket&roomId=${cmd.tag}-${r}`,
+          onMessage(i),
+        )
+      : await open(`${base}/?roomId=${cmd.tag}-${r}`, onMessage(i));
   });
   const ready = () => heard.every((s) => s.size === k - 1);
+  const frame = cmd.sio ? (m: string) => SIO_EVENT + m + ']' : (m: string) => m;
   for (let round = 0; round < 50 && !ready(); round++) {
     for (let i = 0; i < sockets.length; i++)
       if (
         round === 0 ||
         heard.some((s, x) => Math.floor(x / k) === Math.floor(i / k) && s.size < k - 1)
       )
-        sockets[i]!.send(`{"type":"control","action":"bench-probe","payload":${i % k}}`);
+        sockets[i]!.send(frame(`{"type":"control","action":"bench-probe","payload":${i % k}}`));
     await until(ready, 200);
   }
   if (!ready()) throw new Error('rooms did not become ready (peers not admitted)');
@@ -237,7 +267,7 @@ async function relay(cmd: RelayCmd): Promise<RelayResult> {
         const socket = b > 1 ? (ws as unknown as { _socket: Socket })._socket : undefined;
         socket?.cork();
         for (let j = 0; j < b; j++, i++) {
-          ws.send(mixed(sent, phase, nowUs()));
+          ws.send(frame(mixed(sent, phase, nowUs())));
           sent++;
           if (phase === PHASE_MEASURED) measuredSent++;
         }

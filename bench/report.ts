@@ -1,5 +1,7 @@
 /** The printed table and the target checks of issue 6, from one run's results. */
+import type { IdleResult } from './idle.js';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
+import type { ApiLoadResult } from './api-load.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -10,6 +12,21 @@ export interface RunResults {
   >;
   storm: Partial<Record<Server, StormResult>>;
   churn: { name: string; server: string; result: ChurnResult }[];
+  /** Server API rate on two nodes while a K=2 cross-node relay runs (bench/api-load.ts). */
+  api?: {
+    concurrency: number;
+    /** GET of a one-member room, no other traffic. */
+    alone: ApiLoadResult;
+    /** GET of a relay room while the relay runs; `relay` is that relay's result. */
+    during: ApiLoadResult;
+    relay: RelayResult;
+  };
+  /** Cross-node saturation (50 rooms × 10, bursts): deliveries/s per server. */
+  crossSaturation?: Record<string, number>;
+  /** Idle members, one per room, on two nodes: Redis commands/s and node CPU (issue 11). */
+  idle?: IdleResult[];
+  /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
+  redisCommands?: { scenario: string; perUnit: number; unit: string; by: Record<string, number> }[];
   skipped: string[];
 }
 
@@ -152,10 +169,52 @@ export function printReport(res: RunResults, targets: Target[]): string {
       ),
     );
   }
+  if (res.crossSaturation) {
+    out.push('');
+    out.push(
+      table(
+        ['cross-node saturation (50 rooms × 10, p99<50ms)', 'deliv/s'],
+        Object.entries(res.crossSaturation).map(([k, v]) => [k, f(v, 0)]),
+      ),
+    );
+  }
+  if (res.redisCommands?.length) {
+    out.push('');
+    out.push(
+      table(
+        ['redis commands', 'per unit', 'unit', 'by command (calls inside scripts included)'],
+        res.redisCommands.map((x) => [
+          x.scenario,
+          f(x.perUnit, 2),
+          x.unit,
+          Object.entries(x.by)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 8)
+            .map(([c, n]) => `${c}=${n}`)
+            .join(' '),
+        ]),
+      ),
+    );
+  }
+  if (res.idle?.length) {
+    out.push('');
+    out.push(
+      table(
+        ['idle rooms (2 nodes)', 'redis cmds/s', 'node cpu %', 'redis cpu %', 'window ms'],
+        res.idle.map((x) => [
+          String(x.rooms),
+          f(x.redisCmdsPerSec, 1),
+          x.nodeCpuPct.map((c) => f(c, 2)).join(' + '),
+          f(x.redisCpuPct, 2),
+          String(x.windowMs),
+        ]),
+      ),
+    );
+  }
   out.push('');
   out.push(
     table(
-      ['target (issue 6)', 'value', 'limit', 'met'],
+      ['target (issues 6, 11)', 'value', 'limit', 'met'],
       targets.map((t) => [
         t.name,
         f(t.value, 2),
@@ -187,6 +246,24 @@ export function evaluateTargets(res: RunResults): Target[] {
   const mem = ratio(res.storm.switchboard?.kbPerConn, res.storm.bare?.kbPerConn);
   const cross = get('K=2 cross-node', 'switchboard×2+redis');
   const crossCpu = ratio(cross?.cpuUsPerMsg, get('K=2 fixed', 'switchboard')?.cpuUsPerMsg);
+  const idle = res.idle ?? [];
+  const idleLo = idle[0];
+  const idleHi = idle.length > 1 ? idle[idle.length - 1] : undefined;
+  const idleCmds = ratio(idleHi?.redisCmdsPerSec, idleLo?.redisCmdsPerSec);
+  const sum = (xs: number[] | undefined) => xs?.reduce((a, b) => a + b, 0);
+  // Node CPU at the high room count minus the low one, in % of a core: "does not grow" is
+  // read as growing by less than 1 % of a core for 100× the rooms.
+  const idleCpuGrowth =
+    idleHi && idleLo ? sum(idleHi.nodeCpuPct)! - sum(idleLo.nodeCpuPct)! : undefined;
+  const sioCross = get('K=2 cross-node', 'socket.io×2+redis');
+  const crossVsSio = ratio(cross?.cpuUsPerMsg, sioCross?.cpuUsPerMsg);
+  const satVsSio = ratio(
+    res.crossSaturation?.['switchboard×2+redis'],
+    res.crossSaturation?.['socket.io×2+redis'],
+  );
+  const churnBare = res.churn.find((x) => x.server === 'bare')?.result.cpuUsPerOp;
+  const churnSb = res.churn.find((x) => x.server !== 'bare')?.result.cpuUsPerOp;
+  const churn = ratio(churnSb, churnBare);
   return [
     {
       name: 'K=2 @2000/s CPU/msg ×bare',
@@ -224,6 +301,36 @@ export function evaluateTargets(res: RunResults): Target[] {
       value: cross ? cross.loss * 100 : undefined,
       limit: '= 0',
       met: check(cross?.loss, (v) => v === 0),
+    },
+    {
+      name: 'cross-node CPU/msg ×socket.io',
+      value: crossVsSio,
+      limit: '< 1',
+      met: check(crossVsSio, (v) => v < 1),
+    },
+    {
+      name: 'cross-node saturation ×socket.io',
+      value: satVsSio,
+      limit: '>= 1.5',
+      met: check(satVsSio, (v) => v >= 1.5),
+    },
+    {
+      name: `idle redis cmds/s ${idleHi?.rooms ?? '?'} vs ${idleLo?.rooms ?? '?'} rooms`,
+      value: idleCmds,
+      limit: '<= 1.1',
+      met: check(idleCmds, (v) => v <= 1.1),
+    },
+    {
+      name: 'idle node cpu growth, % of a core',
+      value: idleCpuGrowth,
+      limit: '< 1',
+      met: check(idleCpuGrowth, (v) => v < 1),
+    },
+    {
+      name: 'churn cpu/op ×bare (2 nodes vs 1)',
+      value: churn,
+      limit: '<= 2',
+      met: check(churn, (v) => v <= 2),
     },
   ];
 }

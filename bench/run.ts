@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -10,7 +10,12 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { once } from 'node:events';
+import { WebSocket } from 'ws';
+import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
+import { Redis } from 'ioredis';
+import { commandStats, diffStats, idleRun } from './idle.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
@@ -20,6 +25,8 @@ import {
   ROOT,
   startBare,
   startRedis,
+  pinToServerCore,
+  startSocketIo,
   startSwitchboard,
   type Proc,
 } from './servers.js';
@@ -67,8 +74,21 @@ const numArg = (name: string) => {
 /** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
 const FIXED_RATE = numArg('rate') ?? 2000;
 if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')!;
-const K2_ROOMS = 50;
+/** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
+const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
+/** --k=N: peers per room of the cross-node run and its single-node comparison (default 2). */
+const CROSS_K = numArg('k') ?? 2;
+/** Cross-node saturation (50 rooms × 10) starts at 1,000 msg/s, i.e. 9,000 deliveries/s. */
+const CROSS_SAT_START = 1000;
+/** --burst=N: the cross-node run (and its single-node comparison) sends N messages per write. */
+const CROSS_BURST = numArg('burst') ?? 1;
+/** --idle=100,10000: the idle scenario's room counts. */
+const IDLE_ROOMS = (
+  args.find((a) => a.startsWith('--idle='))?.slice(7) ?? (quick ? '100,2000' : '100,10000')
+)
+  .split(',')
+  .map(Number);
 const SAT_P99_MS = 50;
 /**
  * Saturation and half-load runs send each sender's offer and four candidates in one write, as a
@@ -84,7 +104,11 @@ const started = Date.now();
 
 async function compile(): Promise<void> {
   await build({
-    entryPoints: [path.join(ROOT, 'bench/generator.ts'), path.join(ROOT, 'bench/bare-relay.ts')],
+    entryPoints: [
+      path.join(ROOT, 'bench/generator.ts'),
+      path.join(ROOT, 'bench/bare-relay.ts'),
+      path.join(ROOT, 'bench/socketio-relay.ts'),
+    ],
     outdir: BUILD_DIR,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -143,23 +167,20 @@ function logRelay(name: string, server: string, r: RelayResult): void {
 }
 
 /** Highest rate whose p99 stays under SAT_P99_MS with zero loss and the rate actually sent. */
-async function saturate(gen: Generator, p: Proc, server: string) {
+async function saturate(
+  gen: Generator,
+  p: Proc,
+  server: string,
+  mk: (tag: string, rate: number) => RelayCmd = (tag, rate) =>
+    relayCmd([p.url], tag, 2, K2_ROOMS, rate, MODE.satStepMs, [p.pid], SAT_BURST),
+  /** First rate tried (sent msg/s): K=10 delivers 9 per message, so it starts lower. */
+  start = 5000,
+) {
   const steps: RelayResult[] = [];
   // A failed step is tried once more: on a shared machine one descheduling of the server can
   // push a short step's p99 over the bound without the load being the cause.
   const trial = async (rate: number, retry = true): Promise<RelayResult | undefined> => {
-    const r = await gen.run<RelayResult>(
-      relayCmd(
-        [p.url],
-        `sat${steps.length}`,
-        2,
-        K2_ROOMS,
-        Math.round(rate),
-        MODE.satStepMs,
-        [p.pid],
-        SAT_BURST,
-      ),
-    );
+    const r = await gen.run<RelayResult>(mk(`sat${steps.length}`, Math.round(rate)));
     steps.push(r);
     const pass = r.p99Ms < SAT_P99_MS && r.loss === 0 && r.sentPerSec >= 0.95 * rate;
     log(
@@ -170,7 +191,7 @@ async function saturate(gen: Generator, p: Proc, server: string) {
   let best: RelayResult | undefined;
   let lo = 0;
   let hi = 0;
-  for (let rate = 5000; rate <= 400_000; rate *= 1.6) {
+  for (let rate = start; rate <= 400_000; rate *= 1.6) {
     const r = await trial(rate);
     if (!r) {
       hi = rate;
@@ -310,14 +331,14 @@ async function redisScenarios(gen: Generator): Promise<void> {
         results.churn.push({ name: 'churn', server: 'bare', result: r });
       },
     );
-  if (enabled('cross') && !enabled('relay'))
+  if (enabled('cross') && (!enabled('relay') || CROSS_BURST > 1 || CROSS_K !== 2))
     await withServer(
       () => startSwitchboard(),
       async (p) => {
         // The cross-node target compares with single-node Switchboard: measure it in this run
         // too, warm like every measured server.
         const cmd = (tag: string) =>
-          relayCmd([p.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid]);
+          relayCmd([p.url], tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid], CROSS_BURST);
         await gen.run<RelayResult>(cmd('warm'));
         const r = await gen.run<RelayResult>(cmd('fixed2'));
         results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
@@ -338,23 +359,44 @@ async function redisScenarios(gen: Generator): Promise<void> {
       return;
     }
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
-    const a = await startSwitchboard({ redisUrl, name: 'node-a' });
-    const b = await startSwitchboard({ redisUrl, name: 'node-b' });
+    const env = { API_KEYS: BENCH_API_KEY };
+    const a = await startSwitchboard({ redisUrl, name: 'node-a', env });
+    const b = await startSwitchboard({ redisUrl, name: 'node-b', env });
+    const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
     try {
       const pids = [a.pid, b.pid, redis.pid];
+      if (enabled('api')) await apiScenario(gen, a, b, pids);
       if (enabled('cross')) {
         const cmd = (tag: string) =>
-          relayCmd([a.url, b.url], tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids);
+          relayCmd(
+            [a.url, b.url],
+            tag,
+            CROSS_K,
+            K2_ROOMS,
+            FIXED_RATE,
+            MODE.fixedMs,
+            pids,
+            CROSS_BURST,
+          );
         // Warm both nodes first, as the single-node servers are: a fresh node spends its first
         // seconds compiling (V8's background threads took a quarter of its CPU), and the
         // single-node figure this is compared with is measured warm.
         await gen.run<RelayResult>(cmd('cross-warm'));
         const reps: RelayResult[] = [];
+        const s0 = await commandStats(admin);
         for (let i = 0; i < MODE.headlineReps; i++) {
           const r = await gen.run<RelayResult>(cmd(`cross${i}`));
           logRelay('K=2 cross-node', 'switchboard×2+redis', r);
           reps.push(r);
         }
+        const d = diffStats(s0, await commandStats(admin));
+        const delivered = reps.reduce((n, r) => n + r.delivered, 0);
+        (results.redisCommands ??= []).push({
+          scenario: `cross-node K=${CROSS_K} ${K2_ROOMS} rooms burst ${CROSS_BURST}`,
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, delivered),
+          unit: 'per delivered msg (warm-up and probes included)',
+          by: Object.fromEntries(d),
+        });
         results.relay.push({
           name: 'K=2 cross-node',
           server: 'switchboard×2+redis',
@@ -363,16 +405,243 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       }
       if (enabled('churn')) {
+        const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
+        const d = diffStats(s0, await commandStats(admin));
         log(`churn switchboard×2+redis: ${r.opsPerSec.toFixed(0)} join+leave/s`);
         results.churn.push({ name: 'churn', server: 'switchboard×2+redis', result: r });
+        // A cycle is one join and one leave: commands per cycle.
+        (results.redisCommands ??= []).push({
+          scenario: 'churn, 2 nodes',
+          perUnit: [...d.values()].reduce((a, b) => a + b, 0) / Math.max(1, r.cycles),
+          unit: 'per join+leave',
+          by: Object.fromEntries(d),
+        });
       }
+      if (enabled('idle'))
+        for (const rooms of IDLE_ROOMS) {
+          const r = await idleRun(
+            [a.url, b.url],
+            redis.port,
+            { nodes: [a.pid, b.pid], redis: redis.pid },
+            rooms,
+            quick ? 5000 : 10_000, // three lease ticks at the default NODE_LEASE_MS
+          );
+          log(
+            `idle ${rooms} rooms: ${r.redisCmdsPerSec.toFixed(1)} redis cmds/s, node cpu ${r.nodeCpuPct.map((c) => c.toFixed(2)).join(' + ')} %`,
+          );
+          (results.idle ??= []).push(r);
+        }
+      if (enabled('crosssat')) {
+        // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
+        const sat = await saturate(
+          gen,
+          a,
+          'switchboard×2+redis',
+          (tag, rate) =>
+            relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+          CROSS_SAT_START,
+        );
+        (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
+      }
+    } finally {
+      admin.disconnect();
+      await a.stop();
+      await b.stop();
+    }
+    if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
+  } finally {
+    await redis.stop();
+  }
+}
+
+const BENCH_API_KEY = 'bench-api-key-0123456789';
+const API_CONCURRENCY = 16;
+
+/**
+ * Server API rate while signaling flows: GET /api/v1/rooms/ROOM on both nodes (keep-alive, 16
+ * in flight, from the harness process) during a K=2 cross-node relay at the fixed rate. The
+ * relay's own figures are reported beside it, to compare with the relay without API load.
+ */
+async function apiScenario(gen: Generator, a: Proc, b: Proc, pids: number[]): Promise<void> {
+  // Alone first: one member in a room on node A, the API asked on both nodes; CPU per request.
+  const member = new WebSocket(`${a.url}/?roomId=api-solo`);
+  await once(member, 'open');
+  await untilApi(a.port, '/api/v1/rooms/api-solo');
+  const load = {
+    ports: [a.port, b.port],
+    key: BENCH_API_KEY,
+    path: '/api/v1/rooms/api-solo',
+    concurrency: API_CONCURRENCY,
+    pids,
+  };
+  await apiLoad({ ...load, durationMs: MODE.warmupMs * 2 }); // JIT warm-up, not measured
+  const alone = await apiLoad({ ...load, durationMs: MODE.fixedMs });
+  member.close();
+  logApi('alone', alone);
+
+  const relay = gen.run<RelayResult>(
+    relayCmd([a.url, b.url], 'api', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids),
+  );
+  const path = '/api/v1/rooms/api-0';
+  await untilApi(a.port, path);
+  await new Promise((r) => setTimeout(r, MODE.warmupMs));
+  const during = await apiLoad({
+    ports: [a.port, b.port],
+    key: BENCH_API_KEY,
+    path,
+    concurrency: API_CONCURRENCY,
+    durationMs: MODE.fixedMs - MODE.warmupMs,
+    pids,
+  });
+  const r = await relay;
+  logApi('during a K=2 cross-node relay', during);
+  logRelay('K=2 cross-node with API load', 'switchboard×2+redis', r);
+  results.api = { concurrency: API_CONCURRENCY, alone, during, relay: r };
+}
+
+function logApi(when: string, r: ApiLoadResult): void {
+  log(
+    `api GET /api/v1/rooms/ROOM on 2 nodes, ${when}: ${r.perSec.toFixed(0)} req/s, ` +
+      `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ` +
+      `cpu ${r.cpuUsPerRequest.toFixed(0)} µs/req (nodes+redis), ${r.errors} errors`,
+  );
+}
+
+/** Wait until the API answers 200 for path (the room exists), bounded. */
+async function untilApi(port: number, path: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      headers: { authorization: `Bearer ${BENCH_API_KEY}` },
+    }).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`api scenario: ${path} never answered 200`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * --only=cluster: the cross-node run on a real 3-master Redis Cluster (started with the tests'
+ * helper; sharded pub/sub), the masters pinned to the servers' core like redis-server is.
+ */
+async function clusterScenario(gen: Generator): Promise<void> {
+  const { RedisClusterNodes } = await import('../test/helpers/redis.js');
+  let cluster: Awaited<ReturnType<typeof RedisClusterNodes.start>>;
+  try {
+    cluster = await RedisClusterNodes.start();
+  } catch (err) {
+    results.skipped.push(`cluster: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    const masterPids = cluster.servers.map(
+      (s) => (s as unknown as { proc: { pid: number } }).proc.pid,
+    );
+    for (const pid of masterPids) pinToServerCore(pid);
+    const clusterNodes = cluster.seeds.join(',');
+    const a = await startSwitchboard({ clusterNodes, name: 'cluster-a' });
+    const b = await startSwitchboard({ clusterNodes, name: 'cluster-b' });
+    try {
+      const pids = [a.pid, b.pid, ...masterPids];
+      const cmd = (tag: string) =>
+        relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        );
+      await gen.run<RelayResult>(cmd('cl-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`cl${i}`));
+        logRelay('K=2 cross-node', 'switchboard×2+cluster×3', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'switchboard×2+cluster×3',
+        result: medianOf(reps),
+        reps,
+      });
     } finally {
       await a.stop();
       await b.stop();
     }
   } finally {
-    await redis.stop();
+    await cluster.stop();
+  }
+}
+
+async function socketIoAvailable(): Promise<boolean> {
+  try {
+    await import('socket.io');
+    await import('@socket.io/redis-adapter');
+    return true;
+  } catch {
+    results.skipped.push('socket.io: socket.io or @socket.io/redis-adapter is not installed');
+    return false;
+  }
+}
+
+/**
+ * Socket.IO + @socket.io/redis-adapter, two processes on the same redis-server, loaded like
+ * Switchboard's cross-node run (same rooms, peers, rate, bursts): the second reference.
+ */
+async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
+  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const a = await startSocketIo(redisUrl, 'sio-a');
+  const b = await startSocketIo(redisUrl, 'sio-b');
+  try {
+    const pids = [a.pid, b.pid, redis.pid];
+    if (enabled('cross')) {
+      const cmd = (tag: string): RelayCmd => ({
+        ...relayCmd(
+          [a.url, b.url],
+          tag,
+          CROSS_K,
+          K2_ROOMS,
+          FIXED_RATE,
+          MODE.fixedMs,
+          pids,
+          CROSS_BURST,
+        ),
+        sio: true,
+      });
+      await gen.run<RelayResult>(cmd('sio-warm'));
+      const reps: RelayResult[] = [];
+      for (let i = 0; i < MODE.headlineReps; i++) {
+        const r = await gen.run<RelayResult>(cmd(`sio${i}`));
+        logRelay('K=2 cross-node', 'socket.io×2+redis', r);
+        reps.push(r);
+      }
+      results.relay.push({
+        name: 'K=2 cross-node',
+        server: 'socket.io×2+redis',
+        result: medianOf(reps),
+        reps,
+      });
+    }
+    if (enabled('crosssat')) {
+      const sat = await saturate(
+        gen,
+        a,
+        'socket.io×2+redis',
+        (tag, rate) => ({
+          ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+          sio: true,
+        }),
+        CROSS_SAT_START,
+      );
+      (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 }
 
@@ -420,7 +689,9 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (enabled('cross') || enabled('churn')) await redisScenarios(gen);
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
+      await redisScenarios(gen);
+    if (only?.includes('cluster')) await clusterScenario(gen);
   } finally {
     gen.stop();
   }

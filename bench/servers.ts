@@ -127,7 +127,13 @@ const HIGH_LIMITS: Record<string, string> = {
 };
 
 export async function startSwitchboard(
-  opts: { redisUrl?: string; nodeArgs?: string[]; name?: string } = {},
+  opts: {
+    redisUrl?: string;
+    clusterNodes?: string;
+    nodeArgs?: string[];
+    name?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Proc> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -135,8 +141,10 @@ export async function startSwitchboard(
     ...HIGH_LIMITS,
     WS_PORT: String(port),
     HOST: '127.0.0.1',
+    ...opts.env,
   };
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
+  if (opts.clusterNodes) env.REDIS_CLUSTER_NODES = opts.clusterNodes;
   const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }
@@ -146,6 +154,19 @@ export async function startBare(nodeArgs: string[] = []): Promise<Proc> {
   const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
   const args = [...nodeArgs, path.join(BUILD_DIR, 'bare-relay.mjs')];
   return startProc('bare', process.execPath, args, port, env);
+}
+
+/** Move a running process (all its threads) onto the servers' core. */
+export function pinToServerCore(pid: number): void {
+  if (HAS_TASKSET) spawnSync('taskset', ['-a', '-p', '-c', SERVER_CORE, String(pid)]);
+}
+
+/** Socket.IO + @socket.io/redis-adapter (bench/socketio-relay.ts); one process without Redis. */
+export async function startSocketIo(redisUrl?: string, name = 'socket.io'): Promise<Proc> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
+  if (redisUrl) env.REDIS_URL = redisUrl;
+  return startProc(name, process.execPath, [path.join(BUILD_DIR, 'socketio-relay.mjs')], port, env);
 }
 
 export async function startRedis(): Promise<Proc> {

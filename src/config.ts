@@ -79,6 +79,7 @@ export interface Config {
   turnUrls: string[];
   turnSecret: string | undefined;
   turnTtlSeconds: number;
+  apiKeys: string[];
 }
 
 export const DEFAULTS: Config = {
@@ -136,6 +137,7 @@ export const DEFAULTS: Config = {
   turnUrls: [],
   turnSecret: undefined,
   turnTtlSeconds: 86_400,
+  apiKeys: [],
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -177,7 +179,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'nodeLeaseMs',
     env: 'NODE_LEASE_MS',
     kind: int(300, 600_000),
-    doc: "membership lease of a node; a crashed node's members are reaped within about 1.3× this",
+    doc: "lease of a node (one refresh per node per third of it); a crashed node's members are reaped within about 1.3× this",
   },
   { key: 'roomIdMaxLength', env: 'ROOM_ID_MAX_LENGTH', kind: int(1, 4096), doc: 'longest roomId' },
   { key: 'roomCapacity', env: 'ROOM_CAPACITY', kind: int(1, 1_000_000), doc: 'members per room' },
@@ -385,6 +387,12 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'lifetime of a TURN credential; v2 clients get fresh ones at about 90 % of it',
   },
   {
+    key: 'apiKeys',
+    env: 'API_KEYS',
+    kind: { type: 'list' },
+    doc: 'comma-separated bearer keys of the server API at /api/v1/ (any one accepted; unset: every /api/ path is 404)',
+  },
+  {
     key: 'resumeWindowMs',
     env: 'RESUME_WINDOW_MS',
     kind: int(0, 3_600_000),
@@ -486,6 +494,7 @@ export function loadConfig(
     allowedOrigins: [],
     stunUrls: [],
     turnUrls: [],
+    apiKeys: [],
   };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
@@ -588,6 +597,10 @@ function validate(c: Config): string[] {
     }
   }
   warnings.push(...validateIce(c));
+  for (const key of c.apiKeys)
+    if (/\s/.test(key) || key.length < 16)
+      // The value is a secret: the error names the setting, never the key.
+      throw new ConfigError('API_KEYS', '[redacted]', 'keys of at least 16 characters, no spaces');
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
   return warnings;

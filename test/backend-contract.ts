@@ -2,8 +2,8 @@
  * The backend contract of src/backend/backend.ts as one behavioural suite, run against every
  * backend: two (or three) nodes sharing one store (memory: one MemoryStore; redis: one
  * redis-server or one Redis Cluster). Each node is driven the way the server drives it: a
- * handler that records envelopes and reports its local members, subscribe on a room's first
- * local member and unsubscribe on its last.
+ * handler that records envelopes, subscribe on a room's first local member and unsubscribe on
+ * its last.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -19,7 +19,6 @@ export class ContractNode {
   readonly local = new Map<string, Set<string>>();
   readonly handler: BackendHandler = {
     onEnvelope: (roomId, envelope) => this.inbox.push([roomId, envelope]),
-    localMembers: () => this.local.entries(),
   };
 
   constructor(readonly backend: Backend) {}

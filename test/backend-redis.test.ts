@@ -6,17 +6,21 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
-import { ContractNode, backendContract } from './backend-contract.js';
+import { backendApiContract } from './backend-api-contract.js';
+import { ContractNode, backendContract, type MakeNodes } from './backend-contract.js';
 import { RedisServer } from './helpers/redis.js';
 import { TEST_CONFIG, until } from './helpers/server.js';
 
 let redis: RedisServer;
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(() => redis.stop());
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 30_000 },
+);
+after(() => redis?.stop(), { timeout: 30_000 });
 
-backendContract('redis', async (count) => {
+const makeNodes: MakeNodes = async (count) => {
   // A key prefix per test: tests share the redis-server, never each other's keys.
   const prefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: prefix };
@@ -28,7 +32,9 @@ backendContract('redis', async (count) => {
     ),
     cleanup: async () => undefined,
   };
-});
+};
+backendContract('redis', makeNodes);
+backendApiContract('redis', makeNodes);
 
 test('REDIS_URL with a password and a database number', async () => {
   const secured = await RedisServer.start(['--requirepass', 's3cret']);
@@ -39,7 +45,7 @@ test('REDIS_URL with a password and a database number', async () => {
   );
   const admin = new Redis({ port: secured.port, host: '127.0.0.1', password: 's3cret', db: 3 });
   try {
-    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
+    await backend.start({ onEnvelope: () => undefined });
     assert.deepEqual(await backend.join('pw-room', 'client:1', 10), {
       ok: true,
       members: ['client:1'],
@@ -62,7 +68,7 @@ test('a wrong password fails the start instead of serving without Redis', async 
     createMetrics(new Registry(), false),
   );
   try {
-    await assert.rejects(backend.start({ onEnvelope: () => undefined, localMembers: () => [] }));
+    await assert.rejects(backend.start({ onEnvelope: () => undefined }));
   } finally {
     await backend.close();
     await secured.stop();
@@ -117,7 +123,7 @@ test('joins and leaves announced before a node subscribed are reconciled once it
   }
 });
 
-test('room keys carry ROOM_TTL_SECONDS and vanish with the last member', async () => {
+test('room keys carry ROOM_TTL_SECONDS and the member records; they vanish with the last member', async () => {
   const config = {
     ...TEST_CONFIG,
     redisUrl: redis.url,
@@ -130,20 +136,38 @@ test('room keys carry ROOM_TTL_SECONDS and vanish with the last member', async (
     createMetrics(new Registry(), false),
   );
   const admin = redis.client();
-  const keys = ['ttl:room:t', '{ttl:room:t}:lease', '{ttl:room:t}:owners'];
+  const keys = ['ttl:room:t', '{ttl:room:t}:members'];
   try {
-    await backend.start({ onEnvelope: () => undefined, localMembers: () => [] });
-    await backend.join('t', 'client:1', 10);
+    await backend.start({ onEnvelope: () => undefined });
+    const before = Date.now();
+    await backend.join('t', 'client:1', 10, { version: 2, subject: 'alice' });
     await backend.join('t', 'client:2', 10);
     for (const key of keys) {
       const ttl = await admin.ttl(key);
       assert.ok(ttl > 100 && ttl <= 120, `${key} ttl ${ttl}`);
     }
-    assert.equal(await admin.hget('{ttl:room:t}:owners', 'client:1'), backend.serverId);
+    const record = JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:1'))!) as {
+      joinedAt: number;
+    };
+    assert.ok(record.joinedAt >= before && record.joinedAt <= Date.now());
+    assert.deepEqual(record, {
+      node: backend.serverId,
+      joinedAt: record.joinedAt,
+      v: 2,
+      subject: 'alice',
+    });
+    assert.deepEqual(JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:2'))!), {
+      node: backend.serverId,
+      joinedAt: JSON.parse((await admin.hget('{ttl:room:t}:members', 'client:2'))!).joinedAt,
+      v: 1,
+    });
+    // The node's room index lists the room while it has members there.
+    assert.deepEqual(await admin.smembers(`ttl:node:${backend.serverId}:rooms`), ['t']);
     await backend.leave('t', 'client:1');
     assert.deepEqual(await admin.smembers('ttl:room:t'), ['client:2']);
     await backend.leave('t', 'client:2');
     assert.equal(await admin.exists(...keys), 0);
+    assert.equal(await admin.exists(`ttl:node:${backend.serverId}:rooms`), 0);
   } finally {
     await backend.close();
     admin.disconnect();

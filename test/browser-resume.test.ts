@@ -22,15 +22,21 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
 let browser: Browser;
 let s: TestServer & { httpUrl: string };
 let proxy: TcpProxy;
-before(async () => {
-  [browser, s] = await Promise.all([launchChromium(), startDemoServer()]);
-  proxy = await TcpProxy.start(s.port);
-});
-after(async () => {
-  await browser?.close();
-  await proxy?.close();
-  await s?.close();
-});
+before(
+  async () => {
+    [browser, s] = await Promise.all([launchChromium(), startDemoServer()]);
+    proxy = await TcpProxy.start(s.port);
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await proxy?.close();
+    await s?.close();
+  },
+  { timeout: 60_000 },
+);
 
 async function forwarded(): Promise<number> {
   const metric = await s.server.metrics.registry

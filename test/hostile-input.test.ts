@@ -22,10 +22,13 @@ const SCHEMA_ERROR = JSON.parse(SCHEMA_ERROR_REPLY) as unknown;
 
 let t: TestServer;
 let room = 0;
-before(async () => {
-  t = await startServer({ messageMaxBytes: MSG_MAX, maxFrameBytes: FRAME_MAX });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({ messageMaxBytes: MSG_MAX, maxFrameBytes: FRAME_MAX });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 /** A fresh attacker a, observer b (v1) and observer c (v2) in a fresh room. */
 async function trio(): Promise<{ a: TestClient; b: TestClient; c: TestClient; roomId: string }> {

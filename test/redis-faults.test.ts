@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { connect, expectSilence, memberV2, type TestClient } from './helpers/server.js';
+import { connect, expectSilence, memberV2, settle, type TestClient } from './helpers/server.js';
 
 const LEASE_MS = 1200;
 let redis: RedisServer;
@@ -20,24 +20,33 @@ let a: NodeProcess;
 let b: NodeProcess;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  env = {
-    REDIS_URL: redis.url,
-    NODE_LEASE_MS: String(LEASE_MS),
-    CB_ERROR_THRESHOLD: '3',
-    CB_OPEN_MS: '1000',
-  };
-  [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    env = {
+      REDIS_URL: redis.url,
+      NODE_LEASE_MS: String(LEASE_MS),
+      CB_ERROR_THRESHOLD: '3',
+      CB_OPEN_MS: '1000',
+    };
+    await settle([
+      NodeProcess.start(env).then((n) => (a = n)),
+      NodeProcess.start(env).then((n) => (b = n)),
+    ]);
+  },
+  { timeout: 60_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.all([a?.kill(), b?.kill()]);
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a?.kill(), b?.kill()]);
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 const room = () => `f-${randomUUID().slice(0, 8)}`;
 
@@ -50,7 +59,7 @@ const joinedMsg = (id: string) => ({
   payload: { peerId: id },
 });
 
-test('a SIGKILLed node: its members are reaped and their peers told within the bound', async (t) => {
+test('a SIGKILLed node: its lease lapses, its members are reaped by node and their peers told once, within the bound', async (t) => {
   const c = await NodeProcess.start(env);
   try {
     const r = room();
@@ -62,6 +71,10 @@ test('a SIGKILLed node: its members are reaped and their peers told within the b
       joinedMsg(ghost.id),
       joinedMsg(ghost.id),
     ]);
+    const record = await admin.hget(`{room:${r}}:members`, ghost.id);
+    const deadNode = (JSON.parse(record!) as { node: string }).node;
+    assert.notEqual(await admin.zscore('nodes', deadNode), null, 'the node has a lease');
+    assert.deepEqual(await admin.smembers(`node:${deadNode}:rooms`), [r]);
     const killedAt = Date.now();
     await c.kill('SIGKILL');
     const gone = { type: 'peer-disconnected', peerId: ghost.id };
@@ -72,7 +85,11 @@ test('a SIGKILLed node: its members are reaped and their peers told within the b
     // The bound of README.md (Running several nodes with Redis): lease + one lease tick (lease / 3), plus scheduling slack.
     assert.ok(elapsed <= LEASE_MS + LEASE_MS / 3 + 1000, `took ${elapsed} ms`);
     assert.deepEqual((await admin.smembers(`room:${r}`)).sort(), [x.id, y.id].sort());
+    assert.equal(await admin.hexists(`{room:${r}}:members`, ghost.id), 0);
     await expectSilence(x, 2 * LEASE_MS); // reaped once, announced once
+    // Reaping by node: the dead node's lease and room index are gone too.
+    assert.equal(await admin.zscore('nodes', deadNode), null);
+    assert.equal(await admin.exists(`node:${deadNode}:rooms`), 0);
   } finally {
     await c.kill();
   }

@@ -26,15 +26,21 @@ const proxies: TcpProxy[] = [];
 let seq = 0;
 const room = () => `rc-${process.pid}-${++seq}`;
 
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  for (const p of proxies) await p.close();
-  await Promise.all(nodes.map((n) => n.kill()));
-  await redis.stop();
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    for (const p of proxies) await p.close();
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis.stop();
+  },
+  { timeout: 60_000 },
+);
 
 async function node(env: Record<string, string> = {}): Promise<NodeProcess> {
   const n = await NodeProcess.start({ REDIS_URL: redis.url, NODE_LEASE_MS: '1000', ...env });

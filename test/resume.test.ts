@@ -74,11 +74,14 @@ function suite(name: string, overrides: () => Partial<Config>): void {
       await until(() => t.server.resume.detachedHere === detached, 5000, 'peer detached');
     }
 
-    after(async () => {
-      for (const c of clients) c.ws.terminate();
-      for (const p of proxies) await p.close();
-      for (const t of servers) await t.close();
-    });
+    after(
+      async () => {
+        for (const c of clients) c.ws.terminate();
+        for (const p of proxies) await p.close();
+        for (const t of servers) await t.close();
+      },
+      { timeout: 60_000 },
+    );
 
     test('every v2 welcome carries a resume token of at least 128 random bits', async () => {
       const t = await start();
@@ -287,10 +290,16 @@ function suite(name: string, overrides: () => Partial<Config>): void {
 suite('memory', () => ({}));
 
 let redis: RedisServer | undefined;
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(async () => {
-  await redis?.stop();
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await redis?.stop();
+  },
+  { timeout: 60_000 },
+);
 suite('redis', () => ({ redisUrl: redis!.url, redisKeyPrefix: `t${process.pid}:` }));

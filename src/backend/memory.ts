@@ -4,15 +4,26 @@
  * for the semantics the Redis backend must match.
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  Backend,
-  BackendHandler,
-  ClaimResult,
-  DetachedMember,
-  Envelope,
-  ExpireResult,
-  JoinResult,
+import {
+  API_SENDER_ID,
+  type Backend,
+  type BackendHandler,
+  type ClaimResult,
+  type DetachedMember,
+  type Envelope,
+  type ExpireResult,
+  type JoinResult,
+  type MemberInfo,
+  type RoomCommand,
+  type RoomListQuery,
+  type RoomMember,
+  type RoomPage,
 } from './backend.js';
+import { decodeMemoryCursor, encodeCursor } from './room-cursor.js';
+import { RoomSequence } from './room-sequence.js';
+
+/** Entries a room-listing page looks at, at most (bounded work per API call). */
+const LIST_BUDGET = 10_000;
 
 /** A detached peer's session (SPEC.md §13). */
 interface Session {
@@ -25,13 +36,20 @@ interface Session {
   mailbox: string[];
 }
 
+interface StoredMember extends MemberInfo {
+  readonly joinedAt: number;
+  /** The node the member is connected to. */
+  readonly node: MemoryBackend;
+}
+
 export class MemoryStore {
-  readonly rooms = new Map<string, Set<string>>();
+  readonly rooms = new Map<string, Map<string, StoredMember>>();
   readonly subscribers = new Map<string, Set<MemoryBackend>>();
   /** roomId → detached peer id → session. */
   readonly detached = new Map<string, Map<string, Session>>();
   /** Hash of a resume token → where its session is. */
   readonly sessions = new Map<string, { roomId: string; peerId: string }>();
+  readonly sequence = new RoomSequence();
 }
 
 export class MemoryBackend implements Backend {
@@ -53,23 +71,35 @@ export class MemoryBackend implements Backend {
     this.handler = handler;
   }
 
-  async join(roomId: string, clientId: string, capacity: number): Promise<JoinResult> {
+  async join(
+    roomId: string,
+    clientId: string,
+    capacity: number,
+    info: MemberInfo = { version: 1 },
+  ): Promise<JoinResult> {
     let members = this.store.rooms.get(roomId);
     if (members && !members.has(clientId) && members.size >= capacity)
       return { ok: false, reason: 'full' };
-    if (!members) this.store.rooms.set(roomId, (members = new Set()));
-    members.add(clientId);
+    if (!members) {
+      this.store.rooms.set(roomId, (members = new Map()));
+      this.store.sequence.add(roomId);
+    }
+    if (!members.has(clientId))
+      members.set(clientId, { ...info, joinedAt: Date.now(), node: this });
     const detached: DetachedMember[] = [];
     for (const [peerId, s] of this.store.detached.get(roomId) ?? [])
       detached.push({ peerId, deadline: s.deadline });
-    return { ok: true, members: [...members], detached };
+    return { ok: true, members: [...members.keys()], detached };
   }
 
   async leave(roomId: string, clientId: string): Promise<void> {
     const members = this.store.rooms.get(roomId);
     if (!members) return;
     members.delete(clientId);
-    if (members.size === 0) this.store.rooms.delete(roomId);
+    if (members.size === 0) {
+      this.store.rooms.delete(roomId);
+      this.store.sequence.delete(roomId);
+    }
   }
 
   // ---- resume (SPEC.md §13) --------------------------------------------------------------
@@ -143,7 +173,7 @@ export class MemoryBackend implements Backend {
       result: 'resumed',
       peerId: ref.peerId,
       mailbox: s.mailbox,
-      members: [...(this.store.rooms.get(roomId) ?? [])],
+      members: [...(this.store.rooms.get(roomId)?.keys() ?? [])],
       detachedMs: now - s.detachedAt,
       detached: [...(this.store.detached.get(roomId) ?? [])].map(([peerId, d]) => ({
         peerId,
@@ -169,12 +199,63 @@ export class MemoryBackend implements Backend {
   }
 
   async members(roomId: string): Promise<string[]> {
-    return [...(this.store.rooms.get(roomId) ?? [])];
+    return [...(this.store.rooms.get(roomId)?.keys() ?? [])];
   }
 
   knowsPeer(roomId: string, peerId: string): boolean {
     return this.store.rooms.get(roomId)?.has(peerId) ?? false;
   }
+
+  // ---- server API ------------------------------------------------------------------------
+
+  async listRooms(query: RoomListQuery): Promise<RoomPage> {
+    const after = query.cursor === undefined ? 0 : decodeMemoryCursor(query.cursor).s;
+    const page = this.store.sequence.page(query.prefix, query.limit, after, LIST_BUDGET);
+    return {
+      rooms: page.roomIds.map((roomId) => ({
+        roomId,
+        members: this.store.rooms.get(roomId)?.size ?? 0,
+      })),
+      cursor: page.next === undefined ? null : encodeCursor({ s: page.next }),
+    };
+  }
+
+  async roomMembers(roomId: string): Promise<RoomMember[]> {
+    const members = this.store.rooms.get(roomId);
+    if (!members) return [];
+    return [...members].map(([peerId, m]) => {
+      const member: RoomMember = { peerId, joinedAt: m.joinedAt, version: m.version };
+      if (m.subject !== undefined) member.subject = m.subject;
+      return member;
+    });
+  }
+
+  async commandPeer(roomId: string, peerId: string, command: RoomCommand): Promise<boolean> {
+    const member = this.store.rooms.get(roomId)?.get(peerId);
+    if (!member) return false;
+    member.node.handler?.onCommand?.(roomId, command);
+    return true;
+  }
+
+  async commandRoom(roomId: string, command: RoomCommand): Promise<boolean> {
+    const members = this.store.rooms.get(roomId);
+    if (!members) return false;
+    if (command.op === 'message') {
+      this.handler?.onCommand?.(roomId, command);
+      this.publish(roomId, {
+        senderId: API_SENDER_ID,
+        data: command.message,
+        originServerId: this.serverId,
+      });
+      return true;
+    }
+    const nodes = new Set<MemoryBackend>();
+    for (const { node } of members.values()) nodes.add(node);
+    for (const node of nodes) node.handler?.onCommand?.(roomId, command);
+    return true;
+  }
+
+  // ---- pub/sub ---------------------------------------------------------------------------
 
   async subscribe(roomId: string): Promise<void> {
     let subs = this.store.subscribers.get(roomId);

@@ -21,8 +21,6 @@ export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
 
-export type ScriptReply = [number, string[], string[], string[]];
-
 /** claim.lua: { status, id, mailbox, members, detachedMs, detached }. */
 export type ClaimReply = [number, string?, string[]?, string[]?, number?, string[]?];
 
@@ -30,64 +28,74 @@ export type ClaimReply = [number, string?, string[]?, string[]?, number?, string
 export interface Scripts {
   sbJoin(
     room: string,
-    lease: string,
-    owners: string,
+    members: string,
     windows: string,
     clientId: string,
     capacity: number,
     ttl: number,
+    record: string,
+  ): Promise<[number, string[], string[]?]>;
+  sbLeave(room: string, members: string, clientId: string, ttl: number): Promise<number>;
+  /** pairs: client id, member record, ... */
+  sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
+  sbReap(room: string, members: string, deadNode: string, ttl: number): Promise<string[]>;
+  sbNode(
+    nodes: string,
     serverId: string,
     leaseMs: number,
     reap: string,
-  ): Promise<ScriptReply>;
-  sbLeave(
-    room: string,
-    lease: string,
-    owners: string,
-    clientId: string,
-    ttl: number,
-  ): Promise<number>;
-  sbLease(
-    room: string,
-    lease: string,
-    owners: string,
-    serverId: string,
-    leaseMs: number,
-    ttl: number,
-    reap: string,
-    ...clientIds: string[]
-  ): Promise<[string[], string[]]>;
-  sbCounter(key: string, delta: number, expiryMs: number): Promise<number>;
-  /** detach.lua: KEYS room, lease, owners, detached, windows, session, mailbox. */
+    maxClaims: number,
+  ): Promise<[number, string[]]>;
+  /** detach.lua: KEYS room, members, detached, windows, session, mailbox. */
   sbDetach(...keysAndArgs: (string | number)[]): Promise<number>;
   /** keep.lua, variadic: numKeys first (ioredis' form for scripts without a fixed key count). */
   sbKeep(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
-  /** claim.lua: KEYS room, lease, owners, detached, windows, session. */
+  /** claim.lua: KEYS room, members, detached, windows, session. */
   sbClaim(...keysAndArgs: (string | number)[]): Promise<ClaimReply>;
-  /** expire.lua: KEYS room, lease, owners, detached, windows, mailbox. */
+  /** expire.lua: KEYS room, members, detached, windows, mailbox. */
   sbExpire(...keysAndArgs: string[]): Promise<number>;
 }
 
 const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [
-  ['sbJoin', 'join.lua', 4],
-  ['sbLeave', 'leave.lua', 3],
-  ['sbLease', 'lease.lua', 3],
-  ['sbCounter', 'counter.lua', 1],
-  ['sbDetach', 'detach.lua', 7],
+  ['sbJoin', 'join.lua', 3],
+  ['sbLeave', 'leave.lua', 2],
+  ['sbRegister', 'register.lua', 2],
+  ['sbReap', 'reap.lua', 2],
+  ['sbNode', 'node.lua', 1],
+  ['sbDetach', 'detach.lua', 6],
   ['sbKeep', 'keep.lua', undefined],
-  ['sbClaim', 'claim.lua', 6],
-  ['sbExpire', 'expire.lua', 6],
+  ['sbClaim', 'claim.lua', 5],
+  ['sbExpire', 'expire.lua', 5],
 ];
+
+/** counter.lua takes a variable number of keys, so it is called through EVALSHA directly. */
+export interface CounterScript {
+  /** Add `deltas` to `keys` (one slot), each expiring after `expiryMs`; resolve to the totals. */
+  (keys: string[], deltas: number[], expiryMs: number): Promise<number[]>;
+}
 
 export interface RedisConnection {
   readonly cluster: boolean;
   readonly commands: Redis | Cluster;
   readonly scripts: Scripts;
+  readonly counters: CounterScript;
+  /**
+   * Join the current event-loop turn's write before issuing a plain command on `commands`
+   * (scripts and publishes do it themselves). A no-op on a Cluster.
+   */
+  joinTurn(): void;
   connect(): Promise<void>;
   subscribe(channels: string[]): Promise<unknown>;
   unsubscribe(channels: string[]): Promise<unknown>;
-  publish(channel: string, message: string): Promise<number>;
+  /** The publishes of one flush, in order, in one write where the connection allows it. */
+  publish(batch: [channel: string, message: string][]): Promise<unknown>[];
   onMessage(listener: (channel: string, message: string) => void): void;
+  /**
+   * A command connection became ready again after it had been ready before (single Redis: the
+   * one connection; Cluster: any master's). The server behind it may have restarted without its
+   * data, so the node re-registers its members.
+   */
+  onReconnect(listener: () => void): void;
   /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
   onError(listener: (err: Error) => void): void;
   /** Graceful: pending commands (the last publishes) are written before the connections close. */
@@ -109,11 +117,28 @@ export function createRedisConnection(config: Config, name: string): RedisConnec
 }
 
 function defineScripts(client: Redis | Cluster): Scripts {
-  for (const [name, file, numberOfKeys] of SCRIPTS) {
-    const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
-  }
+  for (const [name, file, numberOfKeys] of SCRIPTS)
+    client.defineCommand(
+      name,
+      numberOfKeys === undefined ? { lua: readLua(file) } : { numberOfKeys, lua: readLua(file) },
+    );
   return client as unknown as Scripts;
+}
+
+function readLua(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+function defineCounter(client: Redis | Cluster, coalesce?: () => void): CounterScript {
+  // No numberOfKeys: the caller passes it, since a sync carries as many keys as saw traffic.
+  client.defineCommand('sbCounter', { lua: readLua('counter.lua') });
+  const call = (
+    client as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>
+  ).sbCounter!.bind(client);
+  return (keys, deltas, expiryMs) => {
+    coalesce?.();
+    return call(keys.length, ...keys, expiryMs, ...deltas);
+  };
 }
 
 /**
@@ -155,6 +180,15 @@ function coalescedScripts(scripts: Scripts, coalesce: () => void): Scripts {
   return wrapped as unknown as Scripts;
 }
 
+/** Calls listener on every 'ready' of client but its first. */
+function onReadyAgain(client: Redis, listener: () => void): void {
+  let ready = client.status === 'ready';
+  client.on('ready', () => {
+    if (ready) listener();
+    ready = true;
+  });
+}
+
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
@@ -169,18 +203,27 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     cluster: false,
     commands,
     scripts: coalescedScripts(defineScripts(commands), coalesce),
+    counters: defineCounter(commands, coalesce),
+    joinTurn: coalesce,
     async connect() {
       await commands.connect();
       await sub.connect();
     },
     subscribe: (channels) => sub.subscribe(...channels),
     unsubscribe: (channels) => sub.unsubscribe(...channels),
-    publish: (channel, message) => {
-      coalesce();
-      return commands.publish(channel, message);
+    publish: (batch) => {
+      // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
+      const stream = commands.status === 'ready' ? commands.stream : undefined;
+      stream?.cork();
+      const replies = batch.map(([channel, message]) => commands.publish(channel, message));
+      stream?.uncork();
+      return replies;
     },
     onMessage(listener) {
       sub.on('message', listener);
+    },
+    onReconnect(listener) {
+      onReadyAgain(commands, listener);
     },
     onError(listener) {
       commands.on('error', listener);
@@ -225,12 +268,18 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     cluster: true,
     commands: cluster,
     scripts: defineScripts(cluster),
+    counters: defineCounter(cluster),
+    joinTurn: () => undefined,
     connect: () => cluster.connect(),
     subscribe: (channels) => cluster.ssubscribe(...channels),
     unsubscribe: (channels) => cluster.sunsubscribe(...channels),
-    publish: (channel, message) => cluster.spublish(channel, message) as Promise<number>,
+    publish: (batch) => batch.map(([channel, message]) => cluster.spublish(channel, message)),
     onMessage(listener) {
       cluster.on('smessage', listener);
+    },
+    onReconnect(listener) {
+      // One connection per master, created lazily and on topology changes.
+      cluster.on('+node', (redis: Redis) => onReadyAgain(redis, listener));
     },
     onError(listener) {
       cluster.on('error', listener);

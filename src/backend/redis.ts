@@ -1,16 +1,9 @@
 /**
  * Redis backend (SPEC.md §5–§9): room membership in Redis through Lua scripts, cross-node
- * delivery over pub/sub, node liveness by per-room leases, the circuit breaker, and the
- * distributed limit counters. Key and channel layout: redis-keys.ts; connections (single Redis
- * or Cluster with sharded pub/sub): redis-connection.ts; the scripts: lua/*.lua.
- *
- * Liveness: every member has a lease in `{P room:ROOM}:lease` that its node extends every
- * NODE_LEASE_MS / 3 (lease.lua, one pipelined call per local room). A node that dies stops
- * extending; its members are reaped when their lease has expired by the next lease tick of any
- * node with members in the room, or by the next join (join.lua). So a crashed node's members
- * are gone, and their peers told, at most NODE_LEASE_MS + NODE_LEASE_MS / 3 after the crash
- * (plus one round trip): 13.3 s with the default 10 s. The same refresh re-adds members that
- * Redis lost (a restart without persistence), so membership is rebuilt within NODE_LEASE_MS / 3.
+ * delivery over pub/sub (batched per room and event-loop turn), node liveness per node
+ * (redis-liveness.ts), the circuit breaker, and the distributed limit counters. Key and channel
+ * layout: redis-keys.ts; connections (single Redis or Cluster with sharded pub/sub):
+ * redis-connection.ts; the scripts: lua/*.lua; the channel payloads: envelope-codec.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
@@ -25,10 +18,19 @@ import type {
   Envelope,
   ExpireResult,
   JoinResult,
+  MemberInfo,
+  RoomCommand,
+  RoomListQuery,
+  RoomMember,
+  RoomPage,
 } from './backend.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { EnvelopeCodec } from './envelope-codec.js';
+import { decodeRecord, encodeRecord } from './member-record.js';
 import { createRedisConnection, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisApi } from './redis-api.js';
+import { NodeLiveness } from './redis-liveness.js';
 import { RemoteMembers } from './remote-members.js';
 
 /** Rate-limit counters outlive their 10 s window by the next one (it weighs the previous). */
@@ -38,6 +40,12 @@ export interface RedisBackendOptions {
   now?: () => number;
 }
 
+/** The envelopes of one channel queued in this turn, in order (one PUBLISH at the flush). */
+interface Segment {
+  channel: string;
+  parts: string[];
+}
+
 export class RedisBackend implements Backend {
   readonly kind = 'redis' as const;
   readonly serverId = `server:${randomUUID()}`;
@@ -45,17 +53,26 @@ export class RedisBackend implements Backend {
   private readonly conn: RedisConnection;
   private readonly keys: RedisKeys;
   private readonly breaker: CircuitBreaker;
+  private readonly codec: EnvelopeCodec;
+  private readonly liveness: NodeLiveness;
+  /** The server API's reads and commands (redis-api.ts). */
+  private readonly api: RedisApi;
+  /** This node's own channel (server API commands for its members). */
+  private readonly nodeChannel: string;
   private readonly now: () => number;
   private handler: BackendHandler | undefined;
   /** channel → room, for the rooms this node subscribes (broadcast and direct channel). */
   private readonly channels = new Map<string, string>();
   /** Members of this node's rooms on other nodes, known without a lookup. */
   private readonly remote: RemoteMembers;
+  /** This turn's publishes, in order; consecutive envelopes for one channel share a segment. */
+  private segments: Segment[] = [];
+  /** The last segment of each room in this turn. */
+  private lastSegment = new Map<string, Segment>();
   /** When the command connection last became ready; reaping waits one lease after it. */
   private connectedSince: number | undefined;
   private everConnected = false;
   private leaseTimer: NodeJS.Timeout | undefined;
-  private leaseRunning = false;
   private closed = false;
 
   constructor(
@@ -67,12 +84,39 @@ export class RedisBackend implements Backend {
     this.now = opts.now ?? Date.now;
     this.keys = new RedisKeys(config.redisKeyPrefix);
     this.remote = new RemoteMembers(this.serverId);
+    this.codec = new EnvelopeCodec(this.serverId);
     this.conn = createRedisConnection(config, this.serverId);
     this.breaker = new CircuitBreaker({
       threshold: config.cbErrorThreshold,
       openMs: config.cbOpenMs,
       now: this.now,
       onChange: (state) => this.onCircuit(state),
+    });
+    this.liveness = new NodeLiveness(
+      this.serverId,
+      this.conn,
+      this.keys,
+      config,
+      logger,
+      {
+        op: (name, fn) => this.op(name, fn),
+        reapAllowed: () => this.reapAllowed(),
+        onReaped: (roomId, ids, dead) => this.onReaped(roomId, ids, dead),
+        onReregistered: (roomId, ids) => this.onReregistered(roomId, ids),
+      },
+      this.now,
+    );
+    this.nodeChannel = this.keys.nodeChannel(this.serverId);
+    this.api = new RedisApi({
+      serverId: this.serverId,
+      conn: this.conn,
+      keys: this.keys,
+      codec: this.codec,
+      roomIdMaxLength: config.roomIdMaxLength,
+      op: (name, fn) => this.op(name, fn),
+      local: (roomId, command) => this.onCommand(roomId, command),
+      onUnreachable: (node, roomId) =>
+        logger.warn({ node, roomId }, 'api command for a node that does not listen (reaped later)'),
     });
   }
 
@@ -84,6 +128,11 @@ export class RedisBackend implements Backend {
     this.handler = handler;
     this.conn.onMessage(this.onMessage);
     this.conn.onError((err) => this.logger.debug({ err: err.message }, 'redis error'));
+    this.conn.onReconnect(() => {
+      this.logger.info('redis reconnected');
+      this.liveness.requestRebuild();
+      void this.liveness.tick();
+    });
     const commands = this.conn.commands;
     commands.on('ready', () => this.onReady());
     commands.on('close', () => {
@@ -98,8 +147,10 @@ export class RedisBackend implements Backend {
     }
     this.onReady();
     this.logger.info({ serverId: this.serverId, cluster: this.conn.cluster }, 'redis connected');
+    await this.conn.subscribe([this.nodeChannel]);
+    await this.liveness.tick(); // the node lease exists before the first member joins
     this.leaseTimer = setInterval(
-      () => void this.leaseTick(),
+      () => void this.liveness.tick(),
       Math.max(50, Math.floor(this.config.nodeLeaseMs / 3)),
     );
     this.leaseTimer.unref();
@@ -109,47 +160,63 @@ export class RedisBackend implements Backend {
     if (this.connectedSince !== undefined) return;
     this.connectedSince = this.now();
     this.metrics.redisUp.set(1);
-    // After a reconnect, re-register at once: Redis may have restarted without its data.
-    if (this.everConnected) {
-      this.logger.info('redis reconnected');
-      void this.leaseTick();
-    }
     this.everConnected = true;
   }
 
   // ---- membership ------------------------------------------------------------------------
 
-  async join(roomId: string, clientId: string, capacity: number): Promise<JoinResult> {
-    const [ok, flat, reaped, detached] = await this.op('join', () =>
-      this.conn.scripts.sbJoin(
-        ...this.keys.roomKeys(roomId),
-        this.keys.windows(roomId),
-        clientId,
-        capacity,
-        this.config.roomTtlSeconds,
-        this.serverId,
-        this.config.nodeLeaseMs,
-        this.reapFlag(),
-      ),
-    );
-    if (reaped.length > 0) this.onReaped(roomId, reaped);
-    if (ok !== 1) return { ok: false, reason: 'full' };
-    return {
-      ok: true,
-      members: this.remote.joined(roomId, flat),
-      detached: detachedMembers(detached),
-    };
+  async join(
+    roomId: string,
+    clientId: string,
+    capacity: number,
+    info: MemberInfo = { version: 1 },
+  ): Promise<JoinResult> {
+    const record = encodeRecord({
+      node: this.serverId,
+      joinedAt: Date.now(),
+      v: info.version,
+      subject: info.subject,
+    });
+    let joined = false;
+    try {
+      const index = this.liveness.beforeJoin(roomId);
+      const script = this.op('join', () =>
+        this.conn.scripts.sbJoin(
+          ...this.keys.roomKeys(roomId),
+          this.keys.windows(roomId),
+          clientId,
+          capacity,
+          this.config.roomTtlSeconds,
+          record,
+        ),
+      );
+      const [[ok, flat, detached]] = await Promise.all([script, index]);
+      if (ok !== 1) return { ok: false, reason: 'full' };
+      joined = true;
+      for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
+      return {
+        ok: true,
+        members: this.remote.joined(roomId, flat),
+        detached: detachedMembers(detached ?? []),
+      };
+    } finally {
+      this.liveness.afterJoin(roomId, clientId, joined ? record : undefined);
+    }
   }
 
   async leave(roomId: string, clientId: string): Promise<void> {
     this.remote.left(roomId);
-    await this.op('leave', () =>
+    const unindex = this.liveness.leaving(roomId, clientId);
+    const script = this.op('leave', () =>
       this.conn.scripts.sbLeave(
         ...this.keys.roomKeys(roomId),
         clientId,
         this.config.roomTtlSeconds,
       ),
     );
+    // On a failure the member stays registered: the liveness tick retries the leave.
+    script.catch(() => this.liveness.leaveFailed(roomId, clientId));
+    await Promise.all([script, unindex?.()]);
   }
 
   async members(roomId: string): Promise<string[]> {
@@ -170,7 +237,9 @@ export class RedisBackend implements Backend {
     mailboxBytes: number,
   ): Promise<number> {
     const k = this.keys;
-    const deadline = await this.op('detach', () =>
+    // No longer this node's member to re-register (its record names no node from now on).
+    const unindex = this.liveness.leaving(roomId, peerId);
+    const script = this.op('detach', () =>
       this.conn.scripts.sbDetach(
         ...k.sessionKeys(roomId),
         k.session(roomId, tokenHash),
@@ -182,6 +251,8 @@ export class RedisBackend implements Backend {
         this.config.roomTtlSeconds,
       ),
     );
+    unindex?.().catch(() => undefined);
+    const deadline = await script;
     if (deadline < 0) throw new Error('not a member');
     return deadline;
   }
@@ -213,18 +284,34 @@ export class RedisBackend implements Backend {
     namedPeer?: string,
   ): Promise<ClaimResult> {
     const k = this.keys;
-    const [status, id, mailbox, flat, detachedMs, detached] = await this.op('claim', () =>
-      this.conn.scripts.sbClaim(
-        ...k.sessionKeys(roomId),
-        k.session(roomId, tokenHash),
-        k.mailboxPrefix(roomId),
-        this.serverId,
-        this.config.nodeLeaseMs,
-        tokenHash,
-        graceMs,
-        namedPeer ?? '',
-      ),
-    );
+    // Indexed like a join: if this node dies, the reaper finds the resumed member.
+    let record: string | undefined;
+    let claimedId: string | undefined;
+    const index = this.liveness.beforeJoin(roomId);
+    let reply: Awaited<ReturnType<typeof this.conn.scripts.sbClaim>>;
+    try {
+      const script = this.op('claim', () =>
+        this.conn.scripts.sbClaim(
+          ...k.sessionKeys(roomId),
+          k.session(roomId, tokenHash),
+          k.mailboxPrefix(roomId),
+          this.serverId,
+          tokenHash,
+          graceMs,
+          namedPeer ?? '',
+        ),
+      );
+      [reply] = await Promise.all([script, index]);
+      if (reply[0] === 1 && reply[1] !== undefined) {
+        claimedId = reply[1];
+        const flat = reply[3] ?? [];
+        for (let i = 0; i < flat.length; i += 2) if (flat[i] === claimedId) record = flat[i + 1];
+      }
+    } finally {
+      this.liveness.afterJoin(roomId, claimedId ?? '', claimedId ? record : undefined);
+    }
+    const [status, id, mailbox, flat, detachedMs, detached] = reply;
+    if (flat) for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
     if (status === 0) return id ? { result: 'unknown', attachedTo: id } : { result: 'unknown' };
     if (id === undefined) return { result: 'unknown' };
     if (status === -3) return { result: 'early', peerId: id, waitMs: detachedMs ?? graceMs };
@@ -282,9 +369,12 @@ export class RedisBackend implements Backend {
   }
 
   /**
-   * Fire and forget: the publishes of one event-loop turn leave in one write. A directed
-   * message goes to its target's node channel when the owner is known, else to the room.
-   * While the circuit is open nothing is sent: forwarding is local-only.
+   * Fire and forget. The envelopes of one event-loop turn are queued and flushed when the
+   * turn's I/O is done (setImmediate): consecutive envelopes of a room for one channel go out
+   * as one PUBLISH of a JSON array (SPEC.md §5), all of the turn's publishes in one write. A
+   * directed message goes to its target's node channel when the owner is known, else to the
+   * room; it starts a new segment, so per-sender order holds across the two channels. While
+   * the circuit is open nothing is sent: forwarding is local-only.
    */
   publish(roomId: string, envelope: Envelope): void {
     if (this.closed || !this.breaker.tryAcquire()) {
@@ -297,10 +387,28 @@ export class RedisBackend implements Backend {
       const owner = this.remote.ownerOf(roomId, envelope.to);
       if (owner) channel = this.keys.direct(roomId, owner);
     }
-    this.conn
-      .publish(channel ?? this.keys.room(roomId), JSON.stringify(envelope))
-      .then(this.published, this.publishFailed);
+    channel ??= this.keys.room(roomId);
+    const part = this.codec.encode(envelope);
+    const last = this.lastSegment.get(roomId);
+    if (last !== undefined && last.channel === channel) {
+      last.parts.push(part);
+      return;
+    }
+    if (this.segments.length === 0) setImmediate(this.flush);
+    const segment = { channel, parts: [part] };
+    this.segments.push(segment);
+    this.lastSegment.set(roomId, segment);
   }
+
+  private readonly flush = (): void => {
+    const segments = this.segments;
+    this.segments = [];
+    this.lastSegment = new Map();
+    const replies = this.conn.publish(
+      segments.map((s) => [s.channel, EnvelopeCodec.join(s.parts)]),
+    );
+    for (const reply of replies) reply.then(this.published, this.publishFailed);
+  };
 
   private readonly published = (): void => this.breaker.success();
 
@@ -310,18 +418,17 @@ export class RedisBackend implements Backend {
     this.logger.debug({ err: errorMessage(err) }, 'publish failed');
   };
 
+  /** One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order. */
   private readonly onMessage = (channel: string, message: string): void => {
-    const roomId = this.channels.get(channel);
-    if (roomId === undefined) return;
-    let envelope: unknown;
-    try {
-      envelope = JSON.parse(message);
-    } catch {
+    if (channel === this.nodeChannel) {
+      const received = this.api.decodeNodeCommand(message);
+      if (received) this.onCommand(received.roomId, received.command);
       return;
     }
-    if (!isEnvelope(envelope) || envelope.originServerId === this.serverId) return;
-    if (!this.remote.track(roomId, envelope)) return;
-    this.deliver(roomId, envelope);
+    const roomId = this.channels.get(channel);
+    if (roomId === undefined || this.codec.isOwn(message)) return;
+    for (const envelope of this.codec.decode(message))
+      if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
   };
 
   private deliver(roomId: string, envelope: Envelope): void {
@@ -332,13 +439,42 @@ export class RedisBackend implements Backend {
     }
   }
 
+  private onCommand(roomId: string, command: RoomCommand): void {
+    try {
+      this.handler?.onCommand?.(roomId, command);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), roomId }, 'command handler failed');
+    }
+  }
+
+  // ---- server API (redis-api.ts) ---------------------------------------------------------
+
+  listRooms(query: RoomListQuery): Promise<RoomPage> {
+    return this.api.listRooms(query);
+  }
+
+  roomMembers(roomId: string): Promise<RoomMember[]> {
+    return this.api.roomMembers(roomId);
+  }
+
+  commandPeer(roomId: string, peerId: string, command: RoomCommand): Promise<boolean> {
+    return this.api.commandPeer(roomId, peerId, command);
+  }
+
+  commandRoom(roomId: string, command: RoomCommand): Promise<boolean> {
+    return this.api.commandRoom(roomId, command);
+  }
+
   /** Once the room's SUBSCRIBE is active: tell local peers the joins and leaves they missed. */
   private async reconcile(roomId: string): Promise<void> {
     let snapshot: Record<string, string> | undefined;
     try {
-      snapshot = await this.op('reconcile', () =>
-        this.conn.commands.hgetall(this.keys.owners(roomId)),
+      const records = await this.op('reconcile', () =>
+        this.conn.commands.hgetall(this.keys.members(roomId)),
       );
+      snapshot = {};
+      for (const [id, text] of Object.entries(records))
+        snapshot[id] = decodeRecord(text)?.node ?? '';
     } catch {
       // later envelopes keep the map usable
     }
@@ -347,50 +483,16 @@ export class RedisBackend implements Backend {
     for (const id of left) this.deliver(roomId, leaveEnvelope(id, this.serverId));
   }
 
-  // ---- liveness --------------------------------------------------------------------------
+  // ---- liveness (redis-liveness.ts) ------------------------------------------------------
 
   /**
    * Reap only after one full lease of connection: after Redis comes back, every live node
-   * re-extends its leases within NODE_LEASE_MS / 3, so a lease that expired while Redis was
+   * re-extends its lease within NODE_LEASE_MS / 3, so a lease that expired while Redis was
    * unreachable to all is not mistaken for a crash.
    */
-  private reapFlag(): '0' | '1' {
+  private reapAllowed(): boolean {
     const since = this.connectedSince;
-    return since !== undefined && this.now() - since >= this.config.nodeLeaseMs ? '1' : '0';
-  }
-
-  /** Extend this node's leases, re-register lost members, reap expired ones. */
-  private async leaseTick(): Promise<void> {
-    if (this.leaseRunning || !this.handler || this.closed) return;
-    this.leaseRunning = true;
-    try {
-      const reap = this.reapFlag();
-      const jobs: Promise<void>[] = [];
-      for (const [roomId, ids] of this.handler.localMembers()) {
-        const clientIds = [...ids];
-        if (clientIds.length === 0) continue;
-        const job = this.op('lease', () =>
-          this.conn.scripts.sbLease(
-            ...this.keys.roomKeys(roomId),
-            this.serverId,
-            this.config.nodeLeaseMs,
-            this.config.roomTtlSeconds,
-            reap,
-            ...clientIds,
-          ),
-        ).then(
-          ([added, reaped]) => {
-            if (added.length > 0) this.onReregistered(roomId, added);
-            if (reaped.length > 0) this.onReaped(roomId, reaped);
-          },
-          () => undefined, // counted by the breaker; the next tick retries
-        );
-        jobs.push(job);
-      }
-      await Promise.all(jobs);
-    } finally {
-      this.leaseRunning = false;
-    }
+    return since !== undefined && this.now() - since >= this.config.nodeLeaseMs;
   }
 
   /** Members Redis had lost are back: announce them (receivers drop joins they know). */
@@ -400,36 +502,37 @@ export class RedisBackend implements Backend {
   }
 
   /** Members of a crashed node were removed by this node: tell local and remote peers. */
-  private onReaped(roomId: string, flat: string[]): void {
-    for (let i = 0; i < flat.length; i += 2) {
-      const id = flat[i]!;
-      // This node's own member (its lease lapsed while this node was cut off): if it is still
-      // connected, the next lease refresh re-registers it; nobody is told it left.
-      if (flat[i + 1] === this.serverId) continue;
+  private onReaped(roomId: string, ids: string[], deadNode: string): void {
+    for (const id of ids) {
       this.metrics.reapedMembers.inc();
       this.remote.forget(roomId, id);
       const envelope = leaveEnvelope(id, this.serverId);
       this.deliver(roomId, envelope);
       this.publish(roomId, envelope);
-      this.logger.info({ roomId, peerId: id, owner: flat[i + 1] }, 'reaped member of dead node');
     }
+    this.logger.info({ roomId, count: ids.length, node: deadNode }, 'reaped members of dead node');
   }
 
   // ---- limits ----------------------------------------------------------------------------
 
+  /** One script call for every key that saw traffic (the keys of a window share a slot). */
   async syncCounters(
     windowStart: number,
     deltas: Map<string, number>,
   ): Promise<Map<string, number>> {
-    const entries = [...deltas];
+    const keys: string[] = [];
+    const counts: number[] = [];
+    for (const [key, n] of deltas) {
+      keys.push(this.keys.counter(windowStart, key));
+      counts.push(n);
+    }
     const totals = await this.op('sync-counters', () =>
-      Promise.all(
-        entries.map(([key, n]) =>
-          this.conn.scripts.sbCounter(this.keys.counter(windowStart, key), n, COUNTER_EXPIRY_MS),
-        ),
-      ),
+      this.conn.counters(keys, counts, COUNTER_EXPIRY_MS),
     );
-    return new Map(entries.map(([key], i) => [key, totals[i]!]));
+    const out = new Map<string, number>();
+    let i = 0;
+    for (const key of deltas.keys()) out.set(key, Number(totals[i++]));
+    return out;
   }
 
   // ---- health ----------------------------------------------------------------------------
@@ -477,6 +580,13 @@ export class RedisBackend implements Backend {
     this.closed = true;
     clearInterval(this.leaseTimer);
     this.breaker.dispose();
+    if (this.segments.length > 0) this.flush();
+    // Nothing of this node is left to reap: its lease and index go (best effort, not awaited
+    // on their own; quit writes them before closing).
+    if (this.conn.commands.status === 'ready') {
+      this.conn.commands.zrem(this.keys.nodes(), this.serverId).catch(() => undefined);
+      this.conn.commands.del(this.keys.nodeRooms(this.serverId)).catch(() => undefined);
+    }
     const quit = this.conn.quit();
     const timer = setTimeout(() => this.conn.disconnect(), 2000);
     await quit;
@@ -509,29 +619,4 @@ function leaveEnvelope(id: string, serverId: string): Envelope {
     originServerId: serverId,
     event: 'leave',
   };
-}
-
-/** Redis is trusted, but a malformed payload on a room channel must not crash a node. */
-function isEnvelope(v: unknown): v is Envelope {
-  if (v === null || typeof v !== 'object') return false;
-  const e = v as Record<string, unknown>;
-  const data = e.data as Record<string, unknown> | null | undefined;
-  return (
-    typeof e.senderId === 'string' &&
-    typeof e.originServerId === 'string' &&
-    data !== null &&
-    typeof data === 'object' &&
-    typeof data.type === 'string' &&
-    (e.event === undefined ||
-      e.event === 'join' ||
-      e.event === 'leave' ||
-      e.event === 'detach' ||
-      e.event === 'resume' ||
-      e.event === 'takeover') &&
-    (e.hash === undefined || typeof e.hash === 'string') &&
-    (e.to === undefined || typeof e.to === 'string') &&
-    (e.seq === undefined || typeof e.seq === 'number') &&
-    (e.deadline === undefined || typeof e.deadline === 'number') &&
-    (e.kept === undefined || (Array.isArray(e.kept) && e.kept.every((x) => typeof x === 'string')))
-  );
 }

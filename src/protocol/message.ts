@@ -17,7 +17,7 @@ export type ParseResult =
   | { kind: 'schema-error' };
 
 const NOT_JSON: ParseResult = { kind: 'not-json' };
-const SCHEMA_ERROR: ParseResult = { kind: 'schema-error' };
+const SCHEMA_ERROR: { kind: 'schema-error' } = { kind: 'schema-error' };
 
 /** Exactly what SPEC.md §2 says a sender of an invalid message receives. */
 export const SCHEMA_ERROR_REPLY = '{"type":"control","action":"schema-error"}';
@@ -57,6 +57,17 @@ export function parseMessage(text: string, allowTo = false): ParseResult {
   } catch {
     return NOT_JSON;
   }
+  return validateMessage(raw, allowTo);
+}
+
+/**
+ * Validate and normalize an already parsed value (a frame's JSON, or the `message` of a server
+ * API request). `pristine` is meaningful only for a value JSON.parse produced.
+ */
+export function validateMessage(
+  raw: unknown,
+  allowTo = false,
+): Exclude<ParseResult, { kind: 'not-json' }> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return SCHEMA_ERROR;
   const obj = raw as Record<string, unknown>;
   let to: string | undefined;

@@ -149,7 +149,10 @@ export class Admission {
     let members: string[];
     let detached: DetachedMember[];
     try {
-      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity);
+      const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
+        version: peer.version,
+        subject: peer.subject,
+      });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
       detached = joined.detached;

@@ -10,7 +10,7 @@ export type AuthResult =
       ok: true;
       /** ms since epoch, when the token expires */
       expiresAt: number | undefined;
-      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12). */
+      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12; the server API's member listing, §14). */
       subject?: string;
     }
   | { ok: false; close: CloseEntry };

@@ -2,9 +2,12 @@
  * HTTP endpoints (SPEC.md §8, §12): /healthz, /readyz, /metrics and /ice-servers (ice-route.ts)
  * on the WebSocket port (anything else is 426 Upgrade Required), and the first three on
  * HEALTH_PORT (anything else 404 there).
+ * Every /api/ path on the WebSocket port goes to the server API (§14), which answers 404 when
+ * it is off.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { API_PREFIX, type ApiRouter } from '../api/index.js';
 
 export interface RouteHost {
   /** true while the process serves (until closed). */
@@ -16,6 +19,8 @@ export interface RouteHost {
   iceServers?(req: IncomingMessage, res: ServerResponse): void;
   /** Extra routes (e.g. the demo page); return true when handled. */
   extraRoute?(req: IncomingMessage, res: ServerResponse): boolean;
+  /** The server API (SPEC.md §14); it answers 404 itself when API_KEYS is unset. */
+  readonly api: ApiRouter;
 }
 
 function text(
@@ -55,6 +60,8 @@ export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
       }
     }
     if (!healthOnly && path === '/ice-servers' && host.iceServers) return host.iceServers(req, res);
+    if (!healthOnly && path.startsWith(API_PREFIX))
+      return host.api.handle(req, res, path, q === -1 ? '' : req.url!.slice(q + 1));
     if (!healthOnly && host.extraRoute?.(req, res)) return;
     if (healthOnly) return text(res, 404, 'Not Found');
     text(res, 426, 'Upgrade Required', { upgrade: 'websocket', connection: 'Upgrade' });

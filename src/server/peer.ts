@@ -26,7 +26,7 @@ export class Peer {
   resumeTokenHash: string | undefined;
   /** The `resume=` token it connected with, until admission has used it. */
   resumeToken: string | undefined;
-  /** The token's `sub`, if auth is on and the token has one. */
+  /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new

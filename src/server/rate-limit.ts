@@ -78,9 +78,11 @@ export class WindowCounter {
     this.roll(now);
     const deltas = this.unsynced;
     this.unsynced = new Map();
-    // Keys seen this window but idle since the last sync are reported with 0, so this node
-    // keeps learning what the other nodes admit for them (INCRBY 0 reads the cluster total).
-    for (const key of this.count.keys()) if (!deltas.has(key)) deltas.set(key, 0);
+    // Only keys with hits since the last sync: the sync is proportional to activity. A key
+    // this node stopped using is not read back (it needs no total for it); when it is used
+    // again, the first sync after (within RATE_LIMIT_SYNC_MS) returns the cluster total with
+    // its delta. Until then the node judges by the total it last knew, which is the overshoot
+    // already allowed: one sync interval of this node's own hits.
     return { windowStart: this.windowStart, deltas };
   }
 

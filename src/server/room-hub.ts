@@ -199,10 +199,6 @@ export class RoomHub {
         );
     }
   }
-
-  *localMembers(): Iterable<[string, Iterable<string>]> {
-    for (const room of this.rooms.values()) yield [room.id, room.peers.keys()];
-  }
 }
 
 /** Membership events as resumes in progress capture them (only the id and kind matter). */

@@ -13,6 +13,7 @@
  * shutdown (§9) is `close()`, idempotent.
  */
 import { WebSocket, WebSocketServer } from 'ws';
+import { createApi } from '../api/index.js';
 import type { Backend } from '../backend/backend.js';
 import { Close } from '../close-codes.js';
 import type { Config } from '../config.js';
@@ -29,6 +30,7 @@ import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
 import { RELAY_GRACE_MS, Resumption } from './resume.js';
+import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
@@ -73,6 +75,7 @@ export class SwitchboardServer {
   private readonly departures: Departures;
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
+  private readonly control: RoomControl;
   private closing: Promise<void> | undefined;
 
   constructor(opts: ServerOptions) {
@@ -105,6 +108,7 @@ export class SwitchboardServer {
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
     this.timers = new ServerTimers(this.ctx, this.departures);
+    this.control = new RoomControl(this.ctx, this.departures);
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -120,6 +124,7 @@ export class SwitchboardServer {
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
       iceServers: createIceServersRoute(this.ctx),
+      api: createApi(this.ctx),
     };
     this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
       this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
@@ -135,7 +140,7 @@ export class SwitchboardServer {
   async listen(): Promise<void> {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
-      localMembers: () => this.hub.localMembers(),
+      onCommand: (roomId, command) => this.control.onCommand(roomId, command),
     });
     await this.listener.listen();
     this.timers.start();

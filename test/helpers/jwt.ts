@@ -96,6 +96,11 @@ export class JwksServer {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks.json`;
   }
 
+  /** Requests held open (mode 'hang') and not answered. */
+  get hangingCount(): number {
+    return this.hanging.size;
+  }
+
   /** Stop listening and drop every connection: the endpoint is down. */
   async stop(): Promise<void> {
     for (const res of this.hanging) res.destroy();

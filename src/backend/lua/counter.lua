@@ -1,12 +1,16 @@
--- One distributed rate-limit counter (SPEC.md §6): add this node's hits of the current window
--- and return the cluster total. Called for every key of a sync batch in one pipelined write, a
--- few times a second, never per message.
+-- Distributed rate-limit counters of one window (SPEC.md §6): add this node's hits since its
+-- last sync and return the cluster totals, for every key that saw traffic on this node, in one
+-- call a few times a second (never per message). All counters of a window share a hash tag,
+-- so this is one call on a Redis Cluster too.
 --
--- KEYS[1]  counter         P rl:WINDOW_START:KEY   (KEY is e.g. msg-ip:IP, msg-room:ROOM)
--- ARGV[1]  this node's hits since its last sync
--- ARGV[2]  expiry, ms (the window and the next one, which still weighs the previous window)
+-- KEYS[i]  counter         {P rl:WINDOW_START}:KEY  (KEY is e.g. msg-ip:IP, msg-room:ROOM)
+-- ARGV[1]  expiry, ms (the window and the next one, which still weighs the previous window)
+-- ARGV[i + 1]  this node's hits of KEYS[i] since its last sync
 --
--- Returns the total.
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return n
+-- Returns the totals, in KEYS order.
+local totals = {}
+for i, key in ipairs(KEYS) do
+  totals[i] = redis.call('INCRBY', key, ARGV[i + 1])
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return totals

@@ -1,61 +1,44 @@
 -- Join a room within its capacity (SPEC.md §5), atomically: of N joins racing for the last
--- place exactly one wins. Expired leases (members of a crashed node) are reaped first, so a
--- ghost never holds a place past its lease.
+-- place exactly one wins. Liveness is per node (node.lua, reap.lua): a crashed node's members
+-- are removed by the reaper, so nothing here looks at leases.
 --
 -- KEYS[1]  room set        P room:ROOM              client ids (the SPEC's membership set)
--- KEYS[2]  lease zset      {P room:ROOM}:lease      client id -> lease expiry, ms, Redis clock
--- KEYS[3]  owners hash     {P room:ROOM}:owners     client id -> server id of its node
+-- KEYS[2]  members hash    {P room:ROOM}:members    client id -> member record (JSON: node,
+--                                                    joinedAt, v, subject?)
 -- ARGV[1]  client id
 -- ARGV[2]  capacity
 -- ARGV[3]  room TTL, seconds
--- ARGV[4]  server id of the joining node
--- ARGV[5]  lease, ms
--- ARGV[6]  '1' when the caller may reap expired leases, else '0'
+-- KEYS[3]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
+-- ARGV[4]  the member record
 --
--- KEYS[4]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
---
--- Returns { ok, members, reaped, detached }: ok 1 (joined or already a member) or 0 (full);
--- members is {id1, server1, id2, server2, ...} after the join (empty when full); reaped the
--- same shape; detached {id1, deadline1, ...} of the members that are detached.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local reaped = {}
-if ARGV[6] == '1' then
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
-  for _, id in ipairs(expired) do
-    if redis.call('SREM', KEYS[1], id) == 1 then
-      reaped[#reaped + 1] = id
-      reaped[#reaped + 1] = redis.call('HGET', KEYS[3], id) or ''
-    end
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('ZREM', KEYS[2], id)
-  end
-end
-
+-- Returns { ok, members, detached }: ok 1 (joined or already a member) or 0 (full); members is
+-- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing);
+-- detached {id1, deadline1, ...} of the members that are detached (SPEC.md §13).
 local id = ARGV[1]
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return { 0, {}, reaped, {} }
+    return { 0, {} }
   end
   redis.call('SADD', KEYS[1], id)
 end
-redis.call('HSET', KEYS[3], id, ARGV[4])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), id)
+redis.call('HSET', KEYS[2], id, ARGV[4])
 local ttl = tonumber(ARGV[3])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('EXPIRE', KEYS[3], ttl)
 
+local ids = redis.call('SMEMBERS', KEYS[1])
+local records = redis.call('HMGET', KEYS[2], unpack(ids))
 local members = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for i, m in ipairs(ids) do
   members[#members + 1] = m
-  members[#members + 1] = redis.call('HGET', KEYS[3], m) or ''
+  members[#members + 1] = records[i] or ''
 end
 local detached = {}
-local flat = redis.call('HGETALL', KEYS[4])
-for i = 1, #flat, 2 do
-  detached[#detached + 1] = flat[i]
-  detached[#detached + 1] = string.match(flat[i + 1], '^(%d+)')
+if redis.call('EXISTS', KEYS[3]) == 1 then -- usually not: no member is detached
+  local flat = redis.call('HGETALL', KEYS[3])
+  for i = 1, #flat, 2 do
+    detached[#detached + 1] = flat[i]
+    detached[#detached + 1] = string.match(flat[i + 1], '^(%d+)')
+  end
 end
-return { 1, members, reaped, detached }
+return { 1, members, detached }

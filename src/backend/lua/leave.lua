@@ -2,21 +2,18 @@
 -- its TTL. Idempotent.
 --
 -- KEYS[1]  room set        P room:ROOM
--- KEYS[2]  lease zset      {P room:ROOM}:lease
--- KEYS[3]  owners hash     {P room:ROOM}:owners
+-- KEYS[2]  members hash    {P room:ROOM}:members
 -- ARGV[1]  client id
 -- ARGV[2]  room TTL, seconds
 --
 -- Returns 1 when the client was a member, else 0.
 local removed = redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
 if redis.call('SCARD', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('DEL', KEYS[1], KEYS[2])
 else
   local ttl = tonumber(ARGV[2])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
 end
 return removed

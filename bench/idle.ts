@@ -1,0 +1,103 @@
+/**
+ * The idle scenario of issue 11: N idle members, each alone in its own room, spread over two
+ * nodes on one Redis; then Redis commands per second (INFO commandstats, the calls scripts make
+ * included) and node CPU over a fixed window with nobody sending. Run for a few room counts to
+ * show whether idle cost grows with rooms. The connections are opened from the harness process
+ * (pinned off the servers' core), v1, and counted once Redis lists every member.
+ */
+import { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
+import { cpuMs } from './proc.js';
+
+export interface IdleResult {
+  rooms: number;
+  windowMs: number;
+  redisCmdsPerSec: number;
+  /** Of those: calls made by clients (EVALSHA/EVAL and plain commands, not inside scripts). */
+  byCommand: Record<string, number>;
+  nodeCpuPct: number[];
+  redisCpuPct: number;
+}
+
+/** Calls per command from INFO commandstats. */
+export async function commandStats(redis: Redis): Promise<Map<string, number>> {
+  const info = await redis.info('commandstats');
+  const out = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+export function diffStats(a: Map<string, number>, b: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of b) {
+    if (k === 'info' || k.startsWith('config')) continue;
+    const d = v - (a.get(k) ?? 0);
+    if (d > 0) out.set(k, d);
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function idleRun(
+  urls: string[],
+  redisPort: number,
+  pids: { nodes: number[]; redis: number },
+  rooms: number,
+  windowMs: number,
+): Promise<IdleResult> {
+  const redis = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true });
+  await redis.connect();
+  const sockets: WebSocket[] = [];
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < rooms) {
+        const i = next++;
+        const url = `${urls[i % urls.length]}/?roomId=idle${rooms}-${i}`;
+        await new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(url, { perMessageDeflate: false });
+          sockets.push(ws);
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 100 }, worker));
+    // Admission done everywhere: the last room of each node is in Redis; then let the joins'
+    // own traffic (subscriptions, reconciliation, the limit sync of the connections) pass.
+    const deadline = Date.now() + 60_000;
+    for (let i = rooms - urls.length; i < rooms; i++)
+      while ((await redis.scard(`room:idle${rooms}-${i}`)) === 0 && Date.now() < deadline)
+        await sleep(50);
+    await sleep(2000);
+    const s0 = await commandStats(redis);
+    const c0 = pids.nodes.map(cpuMs);
+    const r0 = cpuMs(pids.redis);
+    const t0 = performance.now();
+    await sleep(windowMs);
+    const elapsed = performance.now() - t0;
+    const s1 = await commandStats(redis);
+    const c1 = pids.nodes.map(cpuMs);
+    const r1 = cpuMs(pids.redis);
+    const d = diffStats(s0, s1);
+    const total = [...d.values()].reduce((a, b) => a + b, 0);
+    return {
+      rooms,
+      windowMs: Math.round(elapsed),
+      redisCmdsPerSec: (total * 1000) / elapsed,
+      byCommand: Object.fromEntries(d),
+      nodeCpuPct: c1.map((c, i) => ((c - c0[i]!) * 100) / elapsed),
+      redisCpuPct: ((r1 - r0) * 100) / elapsed,
+    };
+  } finally {
+    let open = sockets.length;
+    for (const ws of sockets) {
+      ws.once('close', () => open--);
+      ws.terminate();
+    }
+    const end = Date.now() + 20_000;
+    while (open > 0 && Date.now() < end) await sleep(20);
+    redis.disconnect();
+  }
+}
