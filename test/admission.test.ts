@@ -88,6 +88,13 @@ describe('admission rows', () => {
   test('5. SUBPROTOCOL required → 1008 "Subprotocol required"; selected when offered', async () => {
     const t = await server({ subprotocol: 'switchboard.v1' });
     await refusedWith(t, { roomId: 's' }, Close.subprotocolRequired);
+    // Offering other protocols: the handshake completes (one of them echoed), then 1008.
+    await refusedWith(t, { roomId: 's', protocols: ['other'] }, Close.subprotocolRequired);
+    await refusedWith(
+      t,
+      { roomId: 's', protocols: ['access_token.abc', 'chat', 'x'] },
+      Close.subprotocolRequired,
+    );
     const c = await join(t, 's', { protocols: ['other', 'switchboard.v1'] });
     assert.equal(c.ws.protocol, 'switchboard.v1');
     assert.equal(t.server.hub.get('s')?.peers.size, 1);

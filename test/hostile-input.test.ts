@@ -162,6 +162,41 @@ describe('JSON structure', () => {
     await done(a, b, c);
   });
 
+  test('duplicate keys: the receiver gets the normalized message, never the ambiguous text', async () => {
+    const { a, b, c } = await trio();
+    const rawTexts: string[] = [];
+    b.ws.on('message', (data) => rawTexts.push(data.toString()));
+    const cases: [string, unknown][] = [
+      ['{"type":"control","type":"offer","sdp":"v=0"}', { type: 'offer', sdp: 'v=0' }],
+      ['{"type":"offer","sdp":"first","sdp":"second"}', { type: 'offer', sdp: 'second' }],
+      ['{"type" :"control", "type"\t: "answer","sdp":"x"}', { type: 'answer', sdp: 'x' }],
+      [
+        '{"type":"control","action":"x","payload":{"k":1,"k":2}}',
+        { type: 'control', action: 'x', payload: { k: 2 } },
+      ],
+      [
+        '{"type":"control","action":"x","payload":[{"a\\\\":1,"a\\\\":2}]}',
+        { type: 'control', action: 'x', payload: [{ 'a\\': 2 }] },
+      ],
+    ];
+    for (const [text, expected] of cases) {
+      a.send(text);
+      assert.deepEqual(await b.next(), expected, text);
+      // What went over the wire is exactly the normalized message: any parser reads the same.
+      assert.equal(rawTexts.at(-1), JSON.stringify(expected), text);
+      const v2 = (await c.next()) as Record<string, unknown>;
+      delete v2.from;
+      assert.deepEqual(v2, expected, text);
+    }
+    // Without duplicates the sender's own text is forwarded, spacing and all (the fast path).
+    const spaced = '{ "type" : "offer" , "sdp" : "a\\\\\\"b" }';
+    a.send(spaced);
+    await b.next();
+    assert.equal(rawTexts.at(-1), spaced);
+    await c.next();
+    await done(a, b, c);
+  });
+
   test('numbers and strings at type edges', async () => {
     const { a, b, c } = await trio();
     const refused = [

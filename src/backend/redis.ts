@@ -418,17 +418,24 @@ export class RedisBackend implements Backend {
     this.logger.debug({ err: errorMessage(err) }, 'publish failed');
   };
 
-  /** One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order. */
+  /**
+   * One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order.
+   * Also the channel handler's error boundary: a payload that makes it throw is dropped.
+   */
   private readonly onMessage = (channel: string, message: string): void => {
-    if (channel === this.nodeChannel) {
-      const received = this.api.decodeNodeCommand(message);
-      if (received) this.onCommand(received.roomId, received.command);
-      return;
+    try {
+      if (channel === this.nodeChannel) {
+        const received = this.api.decodeNodeCommand(message);
+        if (received) this.onCommand(received.roomId, received.command);
+        return;
+      }
+      const roomId = this.channels.get(channel);
+      if (roomId === undefined || this.codec.isOwn(message)) return;
+      for (const envelope of this.codec.decode(message))
+        if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), channel }, 'channel message handler failed');
     }
-    const roomId = this.channels.get(channel);
-    if (roomId === undefined || this.codec.isOwn(message)) return;
-    for (const envelope of this.codec.decode(message))
-      if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
   };
 
   private deliver(roomId: string, envelope: Envelope): void {
@@ -579,6 +586,7 @@ export class RedisBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.leaseTimer);
+    this.liveness.stop();
     this.breaker.dispose();
     if (this.segments.length > 0) this.flush();
     // Nothing of this node is left to reap: its lease and index go (best effort, not awaited

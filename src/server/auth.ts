@@ -1,6 +1,6 @@
 /**
- * Authentication at admission (SPEC.md §1 step 7, §10). Placeholder contract; the JWT
- * implementation lives in jwt-auth.ts.
+ * The authentication contract at admission (SPEC.md §1 step 7, §10) and for in-band token
+ * refresh. The implementation is jwt-auth.ts; tests inject their own.
  */
 import type { IncomingMessage } from 'node:http';
 import type { CloseEntry } from '../close-codes.js';

@@ -1,6 +1,7 @@
 /**
  * HTTP endpoints (SPEC.md §8, §12): /healthz, /readyz, /metrics and /ice-servers (ice-route.ts)
- * on the WebSocket port (anything else is 426 Upgrade Required), and the first three on
+ * on the WebSocket port (anything else is 426 Upgrade Required; /metrics only while
+ * METRICS_ON_MAIN_PORT), and the first three on
  * HEALTH_PORT (anything else 404 there).
  * Every /api/ path on the WebSocket port goes to the server API (§14), which answers 404 when
  * it is off.
@@ -37,7 +38,11 @@ function text(
   res.end(body);
 }
 
-export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
+/**
+ * @param healthOnly the HEALTH_PORT handler (404 for anything else)
+ * @param metrics whether /metrics is served by this handler
+ */
+export function createRequestHandler(host: RouteHost, healthOnly: boolean, metrics = true) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const q = req.url?.indexOf('?') ?? -1;
     const path = q === -1 ? (req.url ?? '/') : req.url!.slice(0, q);
@@ -52,6 +57,7 @@ export function createRequestHandler(host: RouteHost, healthOnly: boolean) {
           );
           return;
         case '/metrics':
+          if (!metrics) break;
           host.registry.metrics().then(
             (body) => text(res, 200, body, { 'content-type': host.registry.contentType }),
             () => text(res, 500, 'metrics unavailable'),

@@ -12,6 +12,8 @@ export interface PeerHost {
   readonly backpressureThreshold: number;
   /** Called when a send would push the receiver's buffer past the threshold. */
   onOverloaded(peer: Peer): void;
+  /** Called when the server has sent this peer a close frame. */
+  onClosing(peer: Peer): void;
 }
 
 export class Peer {
@@ -20,6 +22,8 @@ export class Peer {
   alive = true;
   /** Frames received while admission was in progress, processed in order once admitted. */
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
+  /** Bytes held in `pending` (capped in message-path.ts). */
+  pendingBytes = 0;
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
   /** Hash of the resume token its last welcome carried (SPEC.md §13); v2 only. */
@@ -44,8 +48,10 @@ export class Peer {
     readonly version: 1 | 2,
     readonly bucket: TokenBucket,
     private readonly host: PeerHost,
+    /** What per-IP limits count this peer under (ip-key.ts: an IPv6 address by its prefix). */
+    readonly ipKey: string = ip,
   ) {
-    this.ipLimitKey = `msg-ip:${ip}`;
+    this.ipLimitKey = `msg-ip:${ipKey}`;
     this.roomLimitKey = `msg-room:${roomId}`;
   }
 
@@ -61,7 +67,9 @@ export class Peer {
   }
 
   close(entry: CloseEntry | { code: number; reason: string }): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
       this.ws.close(entry.code, entry.reason);
+      this.host.onClosing(this);
+    }
   }
 }

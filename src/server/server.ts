@@ -8,6 +8,8 @@
  *   timers.ts        heartbeat, token expiry, limit sync, resume sweep    (§3, §6, §13)
  *   resume.ts        detached peers, mailboxes, resume                    (§13)
  *   room-hub.ts      the local room index and fanout                      (§5)
+ *   close-grace.ts   server-initiated closes end within a short grace
+ *   faults.ts        error boundaries report here (once per site)
  *
  * Lifecycle: starting → ready → draining → closed, changed only by setState(); graceful
  * shutdown (§9) is `close()`, idempotent.
@@ -22,7 +24,9 @@ import type { Metrics } from '../metrics.js';
 import { Admission } from './admission.js';
 import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
+import { CloseGrace } from './close-grace.js';
 import { Departures } from './departures.js';
+import { Faults } from './faults.js';
 import type { RouteHost } from './http-routes.js';
 import { createIceServersRoute } from './ice-route.js';
 import { IceServers } from './ice-servers.js';
@@ -35,6 +39,9 @@ import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
 export type { ServerState } from './context.js';
+
+/** How long a backend PING answers /readyz. */
+const READY_CACHE_MS = 1000;
 
 export interface ServerOptions {
   config: Config;
@@ -75,8 +82,10 @@ export class SwitchboardServer {
   private readonly departures: Departures;
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
+  private readonly admission: Admission;
   private readonly control: RoomControl;
   private closing: Promise<void> | undefined;
+  private pinged: { at: number; up: Promise<boolean> } | undefined;
 
   constructor(opts: ServerOptions) {
     const { config } = opts;
@@ -98,6 +107,8 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      faults: new Faults(opts.logger),
+      closeGrace: new CloseGrace(),
       get resume() {
         return resume!;
       },
@@ -107,6 +118,7 @@ export class SwitchboardServer {
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
+    this.admission = admission;
     this.timers = new ServerTimers(this.ctx, this.departures);
     this.control = new RoomControl(this.ctx, this.departures);
 
@@ -126,8 +138,13 @@ export class SwitchboardServer {
       iceServers: createIceServersRoute(this.ctx),
       api: createApi(this.ctx),
     };
-    this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
-      this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
+    this.listener = new Listener(
+      config,
+      this.metrics,
+      this.ctx.faults,
+      routes,
+      (req, socket, head) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
     );
   }
 
@@ -176,9 +193,17 @@ export class SwitchboardServer {
     return this.listener.reloadTls();
   }
 
-  private async isReady(): Promise<boolean> {
-    if (this.state !== 'ready' || this.backend.circuitOpen) return false;
-    return this.backend.ping();
+  /**
+   * /readyz: the lifecycle and the circuit are read on every request; the backend's PING
+   * answer is shared for READY_CACHE_MS (and between concurrent requests), so polling the
+   * public port cannot turn into a Redis command per request.
+   */
+  private isReady(): Promise<boolean> {
+    if (this.state !== 'ready' || this.backend.circuitOpen) return Promise.resolve(false);
+    const now = Date.now();
+    if (this.pinged === undefined || now - this.pinged.at >= READY_CACHE_MS)
+      this.pinged = { at: now, up: this.backend.ping().catch(() => false) };
+    return this.pinged.up;
   }
 
   /** Graceful shutdown (SPEC.md §9). Idempotent: every call returns the same promise. */
@@ -190,6 +215,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.closeGrace.drain();
     this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
@@ -207,12 +233,15 @@ export class SwitchboardServer {
     const left = leaving.map((peer) => this.departures.drain(peer));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
+    // Joins still in flight finish (and are undone) while the backend can still remove them.
+    await withTimeout(this.admission.settled(), this.config.drainTimeoutMs);
     // Stay on the room channels through the relay grace, so what other nodes sent before they
     // heard of the detaches still reaches the mailboxes (resume.ts, RELAY_GRACE_MS).
     const grace = detachedAt + RELAY_GRACE_MS - Date.now();
     if (this.resume.detachedHere > 0 && grace > 0)
       await new Promise((resolve) => setTimeout(resolve, grace));
     for (const peer of this.ctx.peers) peer.ws.terminate();
+    this.ctx.closeGrace.terminateAll();
 
     this.ctx.auth?.close?.();
     await this.backend

@@ -35,7 +35,11 @@ export class ServerTimers {
       this.resumeTimer.unref();
     }
     if (backend.syncCounters) {
-      this.syncTimer = setInterval(() => void this.syncLimits(), config.rateLimitSyncMs);
+      this.syncTimer = setInterval(
+        () =>
+          void this.syncLimits().catch((err: unknown) => this.ctx.faults.report('limit-sync', err)),
+        config.rateLimitSyncMs,
+      );
       this.syncTimer.unref();
     }
   }

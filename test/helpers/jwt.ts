@@ -72,6 +72,8 @@ export class JwksServer {
   keys: JWK[] = [];
   fetches = 0;
   mode: JwksMode = 'ok';
+  /** When set, answers every request instead of the key set (e.g. with garbage). */
+  respond: ((res: http.ServerResponse) => void) | undefined;
   private readonly server: http.Server;
   private readonly hanging = new Set<http.ServerResponse>();
 
@@ -82,6 +84,7 @@ export class JwksServer {
         this.hanging.add(res);
         return;
       }
+      if (this.respond) return this.respond(res);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ keys: this.keys }));
     });
