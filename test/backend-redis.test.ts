@@ -49,6 +49,7 @@ test('REDIS_URL with a password and a database number', async () => {
     assert.deepEqual(await backend.join('pw-room', 'client:1', 10), {
       ok: true,
       members: ['client:1'],
+      detached: [],
       roomStarted: true,
     });
     assert.deepEqual(await admin.smembers('room:pw-room'), ['client:1']);
