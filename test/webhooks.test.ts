@@ -12,7 +12,14 @@ import type { Counter } from 'prom-client';
 import type { Config } from '../src/config.js';
 import { SECRET, sign } from './helpers/jwt.js';
 import { RedisServer } from './helpers/redis.js';
-import { join, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
+import {
+  connect,
+  join,
+  startServer,
+  until,
+  type TestClient,
+  type TestServer,
+} from './helpers/server.js';
 import { TEST_SECRET, WebhookReceiver, type Delivery } from './helpers/webhook-receiver.js';
 
 let redis: RedisServer;
@@ -62,6 +69,8 @@ for (const kind of ['memory', 'redis'] as const) {
         webhookSecret: TEST_SECRET,
         webhookRetryBaseMs: 20,
         webhookRetryMaxMs: 200,
+        // Resume off unless a test turns it on: a lost v2 connection then leaves at once.
+        resumeWindowMs: 0,
         ...(kind === 'redis'
           ? { redisUrl: redis.url, redisKeyPrefix: `t${randomUUID().slice(0, 8)}:` }
           : {}),
@@ -74,8 +83,8 @@ for (const kind of ['memory', 'redis'] as const) {
     async function member(t: TestServer, roomId: string, query?: string) {
       const c = await join(t, roomId, { v: 2, query });
       clients.push(c);
-      const welcome = (await c.next()) as { payload: { peerId: string } };
-      return Object.assign(c, { id: welcome.payload.peerId });
+      const welcome = (await c.next()) as { payload: { peerId: string; resumeToken?: string } };
+      return Object.assign(c, { id: welcome.payload.peerId, token: welcome.payload.resumeToken });
     }
 
     test('a room’s events arrive in order, signed, once each, with the SPEC body', async () => {
@@ -144,6 +153,37 @@ for (const kind of ['memory', 'redis'] as const) {
             node: t.server.backend.serverId,
           },
           { roomId: r, node: t.server.backend.serverId },
+        ],
+      );
+    });
+
+    test('resume: a lost v2 peer is not reported as left; its resume is peer.resumed; a window that ends is peer.left resume-expired', async () => {
+      const { receiver, t } = await setup({ resumeWindowMs: 1000 });
+      const r = room();
+      const stay = await member(t, r);
+      const lost = await member(t, r);
+      lost.ws.terminate(); // no close frame: detached, keeps its place
+      const detached = async () =>
+        (await t.server.metrics.detachedPeers.get()).values[0]?.value ?? 0;
+      await until(async () => (await detached()) === 1, 5000, 'peer detached');
+      const back = await connect(t.url, { roomId: r, v: 2, query: `resume=${lost.token}` });
+      clients.push(back);
+      const welcome = (await back.next()) as { payload: { peerId: string; resumed: boolean } };
+      assert.deepEqual([welcome.payload.peerId, welcome.payload.resumed], [lost.id, true]);
+      back.ws.terminate(); // detached again; this time its window ends
+      await receiver.waitFor((x) => x.room(r).length >= 5, 15_000);
+      await stay.close();
+      await receiver.waitFor((x) => x.room(r).length >= 7, 15_000);
+      assert.deepEqual(
+        receiver.room(r).map((d) => [d.type, d.body.data.peerId, d.body.data.cause]),
+        [
+          ['room.started', undefined, undefined],
+          ['peer.joined', stay.id, undefined],
+          ['peer.joined', lost.id, undefined],
+          ['peer.resumed', lost.id, undefined],
+          ['peer.left', lost.id, 'resume-expired'],
+          ['peer.left', stay.id, 'close'],
+          ['room.finished', undefined, undefined],
         ],
       );
     });
