@@ -173,7 +173,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'nodeLeaseMs',
     env: 'NODE_LEASE_MS',
     kind: int(300, 600_000),
-    doc: "membership lease of a node; a crashed node's members are reaped within about 1.3× this",
+    doc: "lease of a node (one refresh per node per third of it); a crashed node's members are reaped within about 1.3× this",
   },
   { key: 'roomIdMaxLength', env: 'ROOM_ID_MAX_LENGTH', kind: int(1, 4096), doc: 'longest roomId' },
   { key: 'roomCapacity', env: 'ROOM_CAPACITY', kind: int(1, 1_000_000), doc: 'members per room' },
