@@ -1,6 +1,7 @@
 /** The printed table and the target checks of issue 6, from one run's results. */
 import type { IdleResult } from './idle.js';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
+import type { ApiLoadResult } from './api-load.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -11,6 +12,15 @@ export interface RunResults {
   >;
   storm: Partial<Record<Server, StormResult>>;
   churn: { name: string; server: string; result: ChurnResult }[];
+  /** Server API rate on two nodes while a K=2 cross-node relay runs (bench/api-load.ts). */
+  api?: {
+    concurrency: number;
+    /** GET of a one-member room, no other traffic. */
+    alone: ApiLoadResult;
+    /** GET of a relay room while the relay runs; `relay` is that relay's result. */
+    during: ApiLoadResult;
+    relay: RelayResult;
+  };
   /** Cross-node saturation (50 rooms × 10, bursts): deliveries/s per server. */
   crossSaturation?: Record<string, number>;
   /** Idle members, one per room, on two nodes: Redis commands/s and node CPU (issue 11). */

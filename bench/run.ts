@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -10,6 +10,9 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { once } from 'node:events';
+import { WebSocket } from 'ws';
+import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
 import { Redis } from 'ioredis';
 import { commandStats, diffStats, idleRun } from './idle.js';
@@ -356,11 +359,13 @@ async function redisScenarios(gen: Generator): Promise<void> {
       return;
     }
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
-    const a = await startSwitchboard({ redisUrl, name: 'node-a' });
-    const b = await startSwitchboard({ redisUrl, name: 'node-b' });
+    const env = { API_KEYS: BENCH_API_KEY };
+    const a = await startSwitchboard({ redisUrl, name: 'node-a', env });
+    const b = await startSwitchboard({ redisUrl, name: 'node-b', env });
     const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
     try {
       const pids = [a.pid, b.pid, redis.pid];
+      if (enabled('api')) await apiScenario(gen, a, b, pids);
       if (enabled('cross')) {
         const cmd = (tag: string) =>
           relayCmd(
@@ -448,6 +453,72 @@ async function redisScenarios(gen: Generator): Promise<void> {
     if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
   } finally {
     await redis.stop();
+  }
+}
+
+const BENCH_API_KEY = 'bench-api-key-0123456789';
+const API_CONCURRENCY = 16;
+
+/**
+ * Server API rate while signaling flows: GET /api/v1/rooms/ROOM on both nodes (keep-alive, 16
+ * in flight, from the harness process) during a K=2 cross-node relay at the fixed rate. The
+ * relay's own figures are reported beside it, to compare with the relay without API load.
+ */
+async function apiScenario(gen: Generator, a: Proc, b: Proc, pids: number[]): Promise<void> {
+  // Alone first: one member in a room on node A, the API asked on both nodes; CPU per request.
+  const member = new WebSocket(`${a.url}/?roomId=api-solo`);
+  await once(member, 'open');
+  await untilApi(a.port, '/api/v1/rooms/api-solo');
+  const load = {
+    ports: [a.port, b.port],
+    key: BENCH_API_KEY,
+    path: '/api/v1/rooms/api-solo',
+    concurrency: API_CONCURRENCY,
+    pids,
+  };
+  await apiLoad({ ...load, durationMs: MODE.warmupMs * 2 }); // JIT warm-up, not measured
+  const alone = await apiLoad({ ...load, durationMs: MODE.fixedMs });
+  member.close();
+  logApi('alone', alone);
+
+  const relay = gen.run<RelayResult>(
+    relayCmd([a.url, b.url], 'api', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids),
+  );
+  const path = '/api/v1/rooms/api-0';
+  await untilApi(a.port, path);
+  await new Promise((r) => setTimeout(r, MODE.warmupMs));
+  const during = await apiLoad({
+    ports: [a.port, b.port],
+    key: BENCH_API_KEY,
+    path,
+    concurrency: API_CONCURRENCY,
+    durationMs: MODE.fixedMs - MODE.warmupMs,
+    pids,
+  });
+  const r = await relay;
+  logApi('during a K=2 cross-node relay', during);
+  logRelay('K=2 cross-node with API load', 'switchboard×2+redis', r);
+  results.api = { concurrency: API_CONCURRENCY, alone, during, relay: r };
+}
+
+function logApi(when: string, r: ApiLoadResult): void {
+  log(
+    `api GET /api/v1/rooms/ROOM on 2 nodes, ${when}: ${r.perSec.toFixed(0)} req/s, ` +
+      `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ` +
+      `cpu ${r.cpuUsPerRequest.toFixed(0)} µs/req (nodes+redis), ${r.errors} errors`,
+  );
+}
+
+/** Wait until the API answers 200 for path (the room exists), bounded. */
+async function untilApi(port: number, path: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      headers: { authorization: `Bearer ${BENCH_API_KEY}` },
+    }).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`api scenario: ${path} never answered 200`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -630,7 +701,8 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (['cross', 'churn', 'idle', 'crosssat', 'sio'].some(enabled)) await redisScenarios(gen);
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
+      await redisScenarios(gen);
     if (only?.includes('cluster')) await clusterScenario(gen);
   } finally {
     gen.stop();

@@ -127,7 +127,13 @@ const HIGH_LIMITS: Record<string, string> = {
 };
 
 export async function startSwitchboard(
-  opts: { redisUrl?: string; clusterNodes?: string; nodeArgs?: string[]; name?: string } = {},
+  opts: {
+    redisUrl?: string;
+    clusterNodes?: string;
+    nodeArgs?: string[];
+    name?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Proc> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -135,6 +141,7 @@ export async function startSwitchboard(
     ...HIGH_LIMITS,
     WS_PORT: String(port),
     HOST: '127.0.0.1',
+    ...opts.env,
   };
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   if (opts.clusterNodes) env.REDIS_CLUSTER_NODES = opts.clusterNodes;

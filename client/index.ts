@@ -12,6 +12,7 @@ export {
   type IceServer,
   type OutgoingMessage,
   type ReceivedMessage,
+  type Timers,
   type WebSocketConstructor,
   type Welcome,
 } from './signaling-client.js';

@@ -60,7 +60,23 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
+  /**
+   * Timer functions for the connect timeout and the reconnect delay (tests drive them with a
+   * fake clock instead of waiting). @default globalThis.setTimeout / clearTimeout
+   */
+  timers?: Timers;
 }
+
+/** The timer functions the client uses (see ConnectOptions.timers). */
+export interface Timers {
+  setTimeout(callback: () => void, ms?: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -137,7 +153,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private urlIndex = 0;
   private opened = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
+  private readonly timers: Timers;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
 
@@ -148,6 +165,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
     if (this.urls.length === 0) throw new TypeError('connect: url is required');
     this.backoff = opts.reconnect === false ? false : { ...DEFAULT_BACKOFF, ...opts.reconnect };
     this.maxQueue = opts.maxQueue ?? 256;
+    this.timers = opts.timers ?? GLOBAL_TIMERS;
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) throw new TypeError('connect: no global WebSocket; pass options.WebSocket');
     this.WS = WS;
@@ -193,7 +211,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
   /** Close for good (no reconnect). */
   close(code = 1000, reason = ''): void {
     if (this.state === 'closed') return;
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     const ws = this.ws;
     this.ws = undefined;
     this.finish({ code, reason, retryable: false, willRetry: false });
@@ -235,17 +253,19 @@ export class SignalingClient extends Emitter<ClientEvents> {
       // An invalid URL is not going to get better with retries. Reported on a later tick so
       // listeners attached right after connect() see it.
       const reason = err instanceof Error ? err.message : String(err);
-      setTimeout(() => this.finish({ code: 1006, reason, retryable: false, willRetry: false }));
+      this.timers.setTimeout(() =>
+        this.finish({ code: 1006, reason, retryable: false, willRetry: false }),
+      );
       return;
     }
     this.ws = ws;
     const openedAt = Date.now();
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       if (ws.readyState !== OPEN) this.onSocketClose(ws, 1006, 'Connect timeout', openedAt);
     }, timeoutMs);
     ws.onopen = () => {
-      clearTimeout(this.timer);
+      this.timers.clearTimeout(this.timer);
       this.setState('open');
       const reconnected = this.opened;
       this.opened = true;
@@ -270,7 +290,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
 
   private onSocketClose(ws: WebSocketLike, code: number, reason: string, openedAt: number): void {
     if (ws !== this.ws) return; // an old socket, already handled
-    clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     detach(ws);
     this.ws = undefined;
     if (ws.readyState !== 3 /* CLOSED */) ws.close();
@@ -287,7 +307,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
     this.urlIndex++;
     this.setState('reconnecting');
     this.emit('close', { code, reason, retryable, willRetry: true, retryInMs: delay });
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       if (this.state === 'reconnecting') this.open();
     }, delay);
   }

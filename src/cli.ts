@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { helpText, loadConfig } from './config.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger } from './logger.js';
+import { exitOnFatal } from './process-faults.js';
 import { startSwitchboard } from './index.js';
 import { createDemoRoute, findExamplesDir } from './server/demo-route.js';
 
@@ -42,9 +43,10 @@ async function main(): Promise<void> {
   if (config.demo) {
     const dir = findExamplesDir();
     if (!dir) {
-      logger.fatal('DEMO is set but examples/ is not found next to this installation');
-      destination?.flushSync();
-      process.exit(1);
+      process.stderr.write(
+        'switchboard: DEMO is set but examples/ is not found next to this installation\n',
+      );
+      process.exit(2);
     }
     extraRoute = createDemoRoute(dir);
   }
@@ -53,6 +55,13 @@ async function main(): Promise<void> {
   try {
     server = await startSwitchboard(config, { logger, extraRoute });
   } catch (err) {
+    // A setting found bad only now (a TLS file, a port, an address): one line, exit 2, as at
+    // load time. Anything else (Redis unreachable) is not a setting: logged, exit 1.
+    if (err instanceof ConfigError) {
+      destination?.flushSync();
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: errorMessage(err) }, 'failed to start');
     return exitAfterFlush(1);
   }
@@ -99,6 +108,16 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // An exception or rejection no error boundary caught: log once, drain, exit 1 on purpose
+  // (src/process-faults.ts says why).
+  exitOnFatal({
+    logger,
+    server,
+    drainTimeoutMs: config.drainTimeoutMs,
+    exit: exitAfterFlush,
+    onDrain: () => (stopping = true),
+  });
 }
 
 void main();

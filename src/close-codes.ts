@@ -20,6 +20,8 @@ export const Close = {
   tooManyConnections: { code: 1013, reason: 'Too many connections' },
   tooManyRooms: { code: 1013, reason: 'Too many rooms' },
   goingAway: { code: 1001, reason: 'Going away' },
+  /** Removed through the server API (SPEC.md §14); never resumable. */
+  removed: { code: 4001, reason: 'Removed' },
 } as const satisfies Record<string, { code: number; reason: string }>;
 
 export type CloseName = keyof typeof Close;

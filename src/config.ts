@@ -9,6 +9,7 @@ import { isIceUrl } from './server/turn-credentials.js';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
+  | { type: 'closeCode' }
   | { type: 'bool' }
   | { type: 'string'; nonEmpty?: boolean }
   | { type: 'list' }
@@ -28,6 +29,7 @@ export interface Config {
   wsPort: number;
   host: string;
   healthPort: number | undefined;
+  metricsOnMainPort: boolean;
   redisUrl: string | undefined;
   redisClusterNodes: string[];
   redisKeyPrefix: string;
@@ -46,6 +48,7 @@ export interface Config {
   rateLimitSyncMs: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  ipv6PrefixLength: number;
   maxRooms: number;
   maxPendingUpgrades: number;
   handshakeTimeoutMs: number;
@@ -77,12 +80,14 @@ export interface Config {
   turnUrls: string[];
   turnSecret: string | undefined;
   turnTtlSeconds: number;
+  apiKeys: string[];
 }
 
 export const DEFAULTS: Config = {
   wsPort: 3002,
   host: '0.0.0.0',
   healthPort: undefined,
+  metricsOnMainPort: true,
   redisUrl: undefined,
   redisClusterNodes: [],
   redisKeyPrefix: '',
@@ -101,6 +106,7 @@ export const DEFAULTS: Config = {
   rateLimitSyncMs: 250,
   maxConnections: 50_000,
   maxConnectionsPerIp: 100,
+  ipv6PrefixLength: 64,
   maxRooms: 50_000,
   maxPendingUpgrades: 1000,
   handshakeTimeoutMs: 10_000,
@@ -132,6 +138,7 @@ export const DEFAULTS: Config = {
   turnUrls: [],
   turnSecret: undefined,
   turnTtlSeconds: 86_400,
+  apiKeys: [],
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -139,6 +146,9 @@ const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
   min,
   max,
 });
+/** Longest delay a Node timer takes; a longer one silently becomes 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = (min: number, max: number = MAX_TIMER_MS): Kind => int(min, max);
 const bool: Kind = { type: 'bool' };
 const str: Kind = { type: 'string', nonEmpty: true };
 
@@ -150,6 +160,12 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HEALTH_PORT',
     kind: int(0, 65535),
     doc: 'also serve /healthz /readyz /metrics on this port',
+  },
+  {
+    key: 'metricsOnMainPort',
+    env: 'METRICS_ON_MAIN_PORT',
+    kind: bool,
+    doc: 'serve /metrics on the WebSocket port too (false: only on HEALTH_PORT; 426 there)',
   },
   {
     key: 'redisUrl',
@@ -167,7 +183,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'redisKeyPrefix',
     env: 'REDIS_KEY_PREFIX',
     kind: { type: 'string' },
-    doc: 'prefix for every Redis key and channel (isolates deployments sharing one Redis)',
+    doc: 'prefix for every Redis key and channel (isolates deployments sharing one Redis); no `{` or `}`',
   },
   {
     key: 'nodeLeaseMs',
@@ -186,7 +202,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'heartbeatIntervalMs',
     env: 'HEARTBEAT_INTERVAL_MS',
-    kind: int(10),
+    kind: ms(10),
     doc: 'ping interval; a connection that missed the previous pong is terminated',
   },
   {
@@ -250,6 +266,12 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'concurrent connections per client IP; more closes with 1013 "Too many connections"',
   },
   {
+    key: 'ipv6PrefixLength',
+    env: 'IPV6_PREFIX_LENGTH',
+    kind: int(1, 128),
+    doc: 'per-IP limits count an IPv6 client by this many leading bits of its address (128: the full address)',
+  },
+  {
     key: 'maxRooms',
     env: 'MAX_ROOMS',
     kind: int(1),
@@ -264,7 +286,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'handshakeTimeoutMs',
     env: 'HANDSHAKE_TIMEOUT_MS',
-    kind: int(100),
+    kind: ms(100),
     doc: 'time allowed for the HTTP upgrade request headers',
   },
   {
@@ -273,18 +295,18 @@ export const SETTINGS: readonly Setting[] = [
     kind: int(1),
     doc: 'consecutive Redis failures that open the circuit',
   },
-  { key: 'cbOpenMs', env: 'CB_OPEN_MS', kind: int(1), doc: 'how long the circuit stays open' },
+  { key: 'cbOpenMs', env: 'CB_OPEN_MS', kind: ms(1), doc: 'how long the circuit stays open' },
   {
     key: 'drainTimeoutMs',
     env: 'DRAIN_TIMEOUT_MS',
-    kind: int(0),
+    kind: ms(0),
     doc: 'wait for close handshakes at shutdown',
   },
   {
     key: 'shutdownCloseCode',
     env: 'SHUTDOWN_CLOSE_CODE',
-    kind: int(1000, 4999),
-    doc: 'close code sent to clients at shutdown',
+    kind: { type: 'closeCode' },
+    doc: 'close code sent to clients at shutdown (one a server may send: 1000–1003, 1007–1014, 3000–4999)',
   },
   {
     key: 'requireWss',
@@ -311,7 +333,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'jwksCacheTtl',
     env: 'JWKS_CACHE_TTL',
-    kind: int(0),
+    kind: ms(0),
     doc: 'JWKS cache lifetime, ms',
   },
   {
@@ -380,6 +402,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: int(1),
     doc: 'lifetime of a TURN credential; v2 clients get fresh ones at about 90 % of it',
   },
+  {
+    key: 'apiKeys',
+    env: 'API_KEYS',
+    kind: { type: 'list' },
+    doc: 'comma-separated bearer keys of the server API at /api/v1/ (any one accepted; unset: every /api/ path is 404)',
+  },
 ];
 
 /** `WS_PORT` → `--ws-port`. */
@@ -393,6 +421,8 @@ function describe(kind: Kind): string {
       return kind.max === Number.MAX_SAFE_INTEGER
         ? `an integer >= ${kind.min}`
         : `an integer from ${kind.min} to ${kind.max}`;
+    case 'closeCode':
+      return 'a close code a server may send: 1000-1003, 1007-1014 or 3000-4999';
     case 'bool':
       return 'true or false';
     case 'string':
@@ -416,6 +446,11 @@ function parseValue(setting: Setting, raw: string): unknown {
       if (!/^-?\d+$/.test(raw.trim())) fail();
       const n = Number(raw.trim());
       if (!Number.isSafeInteger(n) || n < kind.min || n > kind.max) fail();
+      return n;
+    }
+    case 'closeCode': {
+      const n = Number(raw.trim());
+      if (!/^\d+$/.test(raw.trim()) || !isSendableCloseCode(n)) fail();
       return n;
     }
     case 'bool': {
@@ -470,6 +505,7 @@ export function loadConfig(
     allowedOrigins: [],
     stunUrls: [],
     turnUrls: [],
+    apiKeys: [],
   };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
@@ -507,9 +543,24 @@ export function loadConfig(
   return { config, help, warnings: validate(config) };
 }
 
+/**
+ * A code ws lets a server put in a close frame (RFC 6455 §7.4): 1004–1006 and 1015 are reserved
+ * (never sent), 1016–2999 unassigned, 5000+ invalid. ws's close() throws on any of those, so a
+ * bad SHUTDOWN_CLOSE_CODE used to pass validation and throw at SIGTERM instead.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
+}
+
 /** Cross-setting rules. Returns warnings; throws ConfigError for combinations that cannot work. */
 function validate(c: Config): string[] {
   const warnings: string[] = [];
+  // A brace would change which part of a key Redis Cluster hashes (redis-keys.ts).
+  if (/[{}]/.test(c.redisKeyPrefix))
+    throw new ConfigError('REDIS_KEY_PREFIX', c.redisKeyPrefix, 'a prefix without { or }');
   if (c.maxFrameBytes < c.messageMaxBytes)
     throw new ConfigError(
       'MAX_FRAME_BYTES',
@@ -572,6 +623,10 @@ function validate(c: Config): string[] {
     }
   }
   warnings.push(...validateIce(c));
+  for (const key of c.apiKeys)
+    if (/\s/.test(key) || key.length < 16)
+      // The value is a secret: the error names the setting, never the key.
+      throw new ConfigError('API_KEYS', '[redacted]', 'keys of at least 16 characters, no spaces');
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
   return warnings;

@@ -23,13 +23,6 @@ export class ConfigError extends SwitchboardError {
   }
 }
 
-export class BackendUnavailableError extends SwitchboardError {
-  constructor(detail: string) {
-    super('SB_ERR_BACKEND_UNAVAILABLE', `Backend unavailable: ${detail}`);
-    this.name = 'BackendUnavailableError';
-  }
-}
-
 export class CircuitOpenError extends SwitchboardError {
   constructor() {
     super('SB_ERR_CIRCUIT_OPEN', 'Redis circuit breaker is open');

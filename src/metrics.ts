@@ -125,6 +125,7 @@ export interface Metrics {
   redisPublishFailures: Counter;
   reapedMembers: Counter;
   turnCredentialsIssued: Counter<'via'>;
+  apiRequests: Counter<'route' | 'status'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = true): Metrics {
@@ -213,6 +214,12 @@ export function createMetrics(registry = new Registry(), withDefaults = true): M
       name: 'signaling_turn_credentials_issued_total',
       help: 'TURN credentials minted (SPEC.md §12), by where they went: welcome, refresh, http',
       labelNames: ['via'],
+      registers,
+    }),
+    apiRequests: new Counter({
+      name: 'signaling_api_requests_total',
+      help: 'Server API requests answered by this node, by route template and HTTP status',
+      labelNames: ['route', 'status'],
       registers,
     }),
   };

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Close } from '../src/close-codes.js';
 import { FailingJoinBackend, GatedJoinBackend, OpenCircuitBackend } from './helpers/backends.js';
+import { RedisServer } from './helpers/redis.js';
 import { connect, join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
@@ -13,7 +14,7 @@ async function server(...args: Parameters<typeof startServer>): Promise<TestServ
   servers.push(s);
   return s;
 }
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 async function refusedWith(
   t: TestServer,
@@ -87,6 +88,13 @@ describe('admission rows', () => {
   test('5. SUBPROTOCOL required → 1008 "Subprotocol required"; selected when offered', async () => {
     const t = await server({ subprotocol: 'switchboard.v1' });
     await refusedWith(t, { roomId: 's' }, Close.subprotocolRequired);
+    // Offering other protocols: the handshake completes (one of them echoed), then 1008.
+    await refusedWith(t, { roomId: 's', protocols: ['other'] }, Close.subprotocolRequired);
+    await refusedWith(
+      t,
+      { roomId: 's', protocols: ['access_token.abc', 'chat', 'x'] },
+      Close.subprotocolRequired,
+    );
     const c = await join(t, 's', { protocols: ['other', 'switchboard.v1'] });
     assert.equal(c.ws.protocol, 'switchboard.v1');
     assert.equal(t.server.hub.get('s')?.peers.size, 1);
@@ -123,6 +131,24 @@ describe('admission rows', () => {
   test('9. backend failure while joining → 1011 "Internal error"', async () => {
     const t = await server({}, { backend: new FailingJoinBackend() });
     await refusedWith(t, { roomId: 'r' }, Close.internalError);
+  });
+
+  test('9. (real Redis) Redis gone, circuit still closed: the join fails → 1011 "Internal error"', async () => {
+    const redis = await RedisServer.start();
+    try {
+      const t = await server({ redisUrl: redis.url, cbErrorThreshold: 3 });
+      assert.equal(t.server.backend.kind, 'redis');
+      const ok = await join(t, 'r');
+      await ok.close();
+      await redis.kill();
+      // Failures below CB_ERROR_THRESHOLD leave the circuit closed: each join is tried, fails
+      // at once (no offline queue) and is refused 1011.
+      await refusedWith(t, { roomId: 'r' }, Close.internalError);
+      assert.equal(t.server.backend.circuitOpen, false);
+      assert.equal(await refusals(t, 'backend-error'), 1);
+    } finally {
+      await redis.stop();
+    }
   });
 });
 

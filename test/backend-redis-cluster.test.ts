@@ -10,18 +10,22 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
-import { backendContract } from './backend-contract.js';
+import { backendApiContract } from './backend-api-contract.js';
+import { backendContract, type MakeNodes } from './backend-contract.js';
 import { RedisClusterNodes } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
 import { TEST_CONFIG, connect, type TestClient } from './helpers/server.js';
 
 let cluster: RedisClusterNodes;
-before(async () => {
-  cluster = await RedisClusterNodes.start();
-});
-after(() => cluster.stop());
+before(
+  async () => {
+    cluster = await RedisClusterNodes.start();
+  },
+  { timeout: 90_000 },
+);
+after(() => cluster?.stop(), { timeout: 30_000 });
 
-backendContract('redis cluster', async (count) => {
+const makeNodes: MakeNodes = async (count) => {
   const prefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = { ...TEST_CONFIG, redisClusterNodes: cluster.seeds, redisKeyPrefix: prefix };
   return {
@@ -32,11 +36,25 @@ backendContract('redis cluster', async (count) => {
     ),
     cleanup: async () => undefined,
   };
-});
+};
+backendContract('redis cluster', makeNodes);
+backendApiContract('redis cluster', makeNodes);
+
+/** Two nodes; when one fails to start the other is stopped (Promise.all would leave it running). */
+async function startNodes(env: Record<string, string>): Promise<[NodeProcess, NodeProcess]> {
+  const started = await Promise.allSettled([NodeProcess.start(env), NodeProcess.start(env)]);
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    throw failed.reason;
+  }
+  return [nodes[0]!, nodes[1]!];
+}
 
 test('two nodes on the cluster: rooms shared over sharded pub/sub, key and channels in one slot', async () => {
   const env = { REDIS_CLUSTER_NODES: cluster.seeds.join(','), NODE_LEASE_MS: '1500' };
-  const [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
+  const [a, b] = await startNodes(env);
   const masters = cluster.servers.map((s) => s.client());
   const clients: TestClient[] = [];
   try {
@@ -111,7 +129,7 @@ test("a cluster master restarted empty: the room's shard is rebuilt and resubscr
     NODE_LEASE_MS: '1500',
     CB_OPEN_MS: '500',
   };
-  const [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
+  const [a, b] = await startNodes(env);
   const clients: TestClient[] = [];
   let masters = cluster.servers.map((s) => s.client());
   try {

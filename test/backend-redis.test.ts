@@ -6,17 +6,21 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisBackend } from '../src/backend/redis.js';
 import { createMetrics } from '../src/metrics.js';
-import { ContractNode, backendContract } from './backend-contract.js';
+import { backendApiContract } from './backend-api-contract.js';
+import { ContractNode, backendContract, type MakeNodes } from './backend-contract.js';
 import { RedisServer } from './helpers/redis.js';
 import { TEST_CONFIG, until } from './helpers/server.js';
 
 let redis: RedisServer;
-before(async () => {
-  redis = await RedisServer.start();
-});
-after(() => redis.stop());
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 30_000 },
+);
+after(() => redis?.stop(), { timeout: 30_000 });
 
-backendContract('redis', async (count) => {
+const makeNodes: MakeNodes = async (count) => {
   // A key prefix per test: tests share the redis-server, never each other's keys.
   const prefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: prefix };
@@ -28,7 +32,9 @@ backendContract('redis', async (count) => {
     ),
     cleanup: async () => undefined,
   };
-});
+};
+backendContract('redis', makeNodes);
+backendApiContract('redis', makeNodes);
 
 test('REDIS_URL with a password and a database number', async () => {
   const secured = await RedisServer.start(['--requirepass', 's3cret']);

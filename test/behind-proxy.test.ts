@@ -4,12 +4,11 @@
  * to X-Forwarded-For, so rate limits key on the real client and a forged header dodges nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { Close } from '../src/close-codes.js';
 import { SECRET, signHs } from './helpers/jwt.js';
-import { NGINX, startNginx, type Nginx } from './helpers/nginx.js';
+import { startNginx, type Nginx } from './helpers/nginx.js';
 import {
   connect,
   startServer,
@@ -24,23 +23,28 @@ let cert: Cert;
 let t: TestServer;
 let nginx: Nginx;
 
-before(async () => {
-  assert.ok(existsSync(NGINX), `${NGINX} (Debian nginx-light) is required; .ci/run installs it`);
-  cert = makeCert(tmp.dir, 'proxy');
-  t = await startServer({
-    trustProxy: true,
-    requireWss: true,
-    rateLimitConnPer10s: 3,
-    enableAuth: true,
-    jwtSecret: SECRET,
-  });
-  nginx = await startNginx(tmp.dir, t.port, cert);
-});
-after(async () => {
-  await nginx?.stop();
-  await t?.close();
-  tmp.remove();
-});
+before(
+  async () => {
+    cert = makeCert(tmp.dir, 'proxy');
+    t = await startServer({
+      trustProxy: true,
+      requireWss: true,
+      rateLimitConnPer10s: 3,
+      enableAuth: true,
+      jwtSecret: SECRET,
+    });
+    nginx = await startNginx(tmp.dir, t.port, cert);
+  },
+  { timeout: 30_000 },
+);
+after(
+  async () => {
+    await nginx?.stop();
+    await t?.close();
+    tmp.remove();
+  },
+  { timeout: 30_000 },
+);
 
 const wss = () => `wss://127.0.0.1:${nginx.httpsPort}`;
 const token = () => signHs({ rooms: ['proxied'] });

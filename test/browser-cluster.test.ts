@@ -23,14 +23,23 @@ let browser: Browser;
 let redis: RedisServer;
 const nodes = new Set<DemoServer>();
 
-before(async () => {
-  [browser, redis] = await Promise.all([launchChromium(), RedisServer.start()]);
-});
-after(async () => {
-  await browser?.close();
-  await Promise.all([...nodes].map((n) => n.close()));
-  await redis?.stop();
-});
+// One at a time, each assigned as soon as it exists, so that when one fails (chromium not
+// installed: one line, at once) `after` still stops the other and the file ends.
+before(
+  async () => {
+    browser = await launchChromium();
+    redis = await RedisServer.start();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await Promise.all([...nodes].map((n) => n.close()));
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 async function node(): Promise<DemoServer> {
   const n = await startDemoServer({ redisUrl: redis.url });

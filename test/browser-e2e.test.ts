@@ -23,13 +23,22 @@ import type { TestServer } from './helpers/server.js';
 
 let browser: Browser;
 let s: TestServer & { httpUrl: string };
-before(async () => {
-  [browser, s] = await Promise.all([launchChromium(), startDemoServer()]);
-});
-after(async () => {
-  await browser?.close();
-  await s?.close();
-});
+// One at a time, each assigned as soon as it exists, so that when one fails (chromium not
+// installed: one line, at once) `after` still closes the other and the file ends.
+before(
+  async () => {
+    browser = await launchChromium();
+    s = await startDemoServer();
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await s?.close();
+  },
+  { timeout: 30_000 },
+);
 
 async function forwarded(): Promise<number> {
   const metric = await s.server.metrics.registry
@@ -115,28 +124,66 @@ test(
       };
       const a = await make();
       const b = await make();
+      // The mesh's one peer connection, once connected (events, not polling).
       const pcOf = (m: InstanceType<typeof PeerMesh>) =>
         new Promise<RTCPeerConnection>((resolve) => {
-          const tick = () => {
-            const peer = [...m.peers.values()][0];
-            if (peer && peer.pc.connectionState === 'connected') resolve(peer.pc);
-            else setTimeout(tick, 20);
+          const watch = (peer: Sdk.RemotePeer) => {
+            const check = () => {
+              if (peer.pc.connectionState !== 'connected') return;
+              peer.pc.removeEventListener('connectionstatechange', check);
+              resolve(peer.pc);
+            };
+            peer.pc.addEventListener('connectionstatechange', check);
+            check();
           };
-          tick();
+          const existing = [...m.peers.values()][0];
+          if (existing) watch(existing);
+          else m.once('peer', watch);
         });
       const [pa, pb] = await Promise.all([pcOf(a.mesh), pcOf(b.mesh)]);
+      // Nothing of the first negotiation may still be in flight, or a late candidate in one
+      // side's operations chain delays its negotiationneeded past the other's offer (no glare).
+      // Gathering complete on both sides: no candidate will be sent any more ...
+      const gathered = (pc: RTCPeerConnection) =>
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (pc.iceGatheringState !== 'complete') return;
+            pc.removeEventListener('icegatheringstatechange', check);
+            resolve();
+          };
+          pc.addEventListener('icegatheringstatechange', check);
+          check();
+        });
+      await Promise.all([gathered(pa), gathered(pb)]);
+      // ... and a message each way through the server after them: every candidate sent has
+      // been received and handed to its connection.
+      const roundTrip = (from: Sdk.SignalingClient, to: Sdk.SignalingClient) =>
+        new Promise<void>((resolve) => {
+          const onMessage = (m: Sdk.ReceivedMessage) => {
+            if (m.type !== 'control' || m.action !== 'sync') return;
+            to.off('message', onMessage);
+            resolve();
+          };
+          to.on('message', onMessage);
+          from.send({ type: 'control', action: 'sync', to: to.peerId! });
+        });
+      await Promise.all([roundTrip(a.client, b.client), roundTrip(b.client, a.client)]);
       glare.length = 0;
       // Renegotiate on both sides in the same task: both make an offer before either arrives.
       pa.addTransceiver('audio');
       pb.addTransceiver('audio');
+      // Both renegotiations done: stable, with both transceivers negotiated. Every step that
+      // assigns a mid also changes the signaling state, so checking at each change suffices.
       const settled = (pc: RTCPeerConnection) =>
         new Promise<void>((resolve) => {
-          const tick = () => {
+          const check = () => {
             const mids = pc.getTransceivers().filter((t) => t.mid !== null).length;
-            if (pc.signalingState === 'stable' && mids === 2) resolve();
-            else setTimeout(tick, 20);
+            if (pc.signalingState !== 'stable' || mids !== 2) return;
+            pc.removeEventListener('signalingstatechange', check);
+            resolve();
           };
-          tick();
+          pc.addEventListener('signalingstatechange', check);
+          check();
         });
       await Promise.all([settled(pa), settled(pb)]);
       const out = {

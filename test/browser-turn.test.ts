@@ -14,7 +14,7 @@ import {
   startDemoServer,
 } from './helpers/browser.js';
 import { startCoturn, type Coturn } from './helpers/coturn.js';
-import type { TestServer } from './helpers/server.js';
+import { settle, type TestServer } from './helpers/server.js';
 
 const TURN_SECRET = 'browser-turn-secret-0123456789abcdef';
 
@@ -158,23 +158,33 @@ async function closePeers(...peers: Peer[]): Promise<void> {
 
 let coturn: Coturn;
 let browser: Browser;
-before(async () => {
-  [coturn, browser] = await Promise.all([
-    startCoturn({ secrets: [TURN_SECRET], verbose: true }),
-    launchChromium(true, LOOPBACK_ICE_ARGS),
-  ]);
-});
-after(async () => {
-  await browser?.close();
-  await coturn?.stop();
-});
+// Each assigned as soon as it is up, so when one fails `after` stops the other (see settle).
+before(
+  async () => {
+    await settle([
+      startCoturn({ secrets: [TURN_SECRET], verbose: true }).then((c) => (coturn = c)),
+      launchChromium(true, LOOPBACK_ICE_ARGS).then((b) => (browser = b)),
+    ]);
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await browser?.close();
+    await coturn?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 describe('relay-only WebRTC through coturn with Switchboard credentials', () => {
   let s: DemoServer;
-  before(async () => {
-    s = await startDemoServer({ turnUrls: [coturn.url], turnSecret: TURN_SECRET });
-  });
-  after(async () => s?.close());
+  before(
+    async () => {
+      s = await startDemoServer({ turnUrls: [coturn.url], turnSecret: TURN_SECRET });
+    },
+    { timeout: 60_000 },
+  );
+  after(async () => s?.close(), { timeout: 30_000 });
 
   test('the data channel opens over a relay pair', { timeout: 60_000 }, async (t) => {
     const a = await openPeer(browser, s, 'turn-dc');
@@ -221,10 +231,13 @@ describe('relay-only WebRTC through coturn with Switchboard credentials', () => 
 
 describe('with a TURN_SECRET coturn does not know', () => {
   let s: DemoServer;
-  before(async () => {
-    s = await startDemoServer({ turnUrls: [coturn.url], turnSecret: 'not-the-coturn-secret' });
-  });
-  after(async () => s?.close());
+  before(
+    async () => {
+      s = await startDemoServer({ turnUrls: [coturn.url], turnSecret: 'not-the-coturn-secret' });
+    },
+    { timeout: 60_000 },
+  );
+  after(async () => s?.close(), { timeout: 30_000 });
 
   test(
     'the allocation is refused (401): no relay candidate, ICE cannot connect',
@@ -312,14 +325,17 @@ function allocatedUsernames(): string[] {
 describe('credential refresh with a short TURN_TTL_SECONDS', () => {
   const TTL = 12;
   let s: DemoServer;
-  before(async () => {
-    s = await startDemoServer({
-      turnUrls: [coturn.url],
-      turnSecret: TURN_SECRET,
-      turnTtlSeconds: TTL,
-    });
-  });
-  after(async () => s?.close());
+  before(
+    async () => {
+      s = await startDemoServer({
+        turnUrls: [coturn.url],
+        turnSecret: TURN_SECRET,
+        turnTtlSeconds: TTL,
+      });
+    },
+    { timeout: 60_000 },
+  );
+  after(async () => s?.close(), { timeout: 30_000 });
 
   test(
     'a relay-only session outlives its first credential: refreshed, ICE-restarted onto a new allocation',

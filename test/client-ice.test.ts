@@ -12,10 +12,13 @@ import { startServer, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
 const clients: SignalingClient[] = [];
-after(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(servers.map((s) => s.close()));
-});
+after(
+  async () => {
+    for (const c of clients) c.close();
+    await Promise.all(servers.map((s) => s.close()));
+  },
+  { timeout: 30_000 },
+);
 
 const ICE = {
   stunUrls: ['stun:127.0.0.1:3478'],

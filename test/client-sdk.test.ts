@@ -3,6 +3,7 @@
  * events, reconnect after a server restart, no reconnect on policy refusals, queue order.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import net from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocket } from 'ws';
@@ -14,17 +15,22 @@ import {
   type CloseInfo,
   type ConnectOptions,
   type SignalingClient,
+  type WebSocketConstructor,
 } from '../client/index.js';
 import { observedJwtAuth } from './helpers/auth-spy.js';
+import { FakeTimers } from './helpers/fake-timers.js';
 import { SECRET, signHs } from './helpers/jwt.js';
 import { join, startServer, until, type TestServer } from './helpers/server.js';
 
 const servers = new Set<TestServer>();
 const clients = new Set<SignalingClient>();
-after(async () => {
-  for (const c of clients) c.close();
-  await Promise.all([...servers].map((s) => s.close()));
-});
+after(
+  async () => {
+    for (const c of clients) c.close();
+    await Promise.all([...servers].map((s) => s.close()));
+  },
+  { timeout: 30_000 },
+);
 
 async function server(overrides: Parameters<typeof startServer>[0] = {}, opts = {}) {
   const s = await startServer(overrides, opts);
@@ -34,10 +40,24 @@ async function server(overrides: Parameters<typeof startServer>[0] = {}, opts = 
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 200 };
 
-function client(opts: Omit<ConnectOptions, 'WebSocket'>): SignalingClient {
+function client(
+  opts: Omit<ConnectOptions, 'WebSocket'> & Partial<ConnectOptions>,
+): SignalingClient {
   const c = connect({ WebSocket, reconnect: FAST, ...opts });
   clients.add(c);
   return c;
+}
+
+/** A WebSocket class that counts the connections the client opens. */
+function countingWebSocket(): { WebSocket: WebSocketConstructor; count: () => number } {
+  let n = 0;
+  class Counting extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      n++;
+    }
+  }
+  return { WebSocket: Counting, count: () => n };
 }
 
 /** The next emission of an event, bounded in time. */
@@ -175,8 +195,12 @@ test('token travels as ?token= or as an access_token.* subprotocol entry (real J
 test('no reconnect after 1008 or "Room is full"', async () => {
   const s = await server({ roomCapacity: 1 });
   const refusals = () => s.logs.lines.filter((l) => l.includes('connection refused')).length;
+  // The clients' timers are a fake clock: a reconnect would have to be a pending timer.
+  const timers = new FakeTimers();
+  const ws = countingWebSocket();
+  const opts = { timers, WebSocket: ws.WebSocket };
 
-  const invalid = client({ url: s.url, roomId: 'not valid!' });
+  const invalid = client({ url: s.url, roomId: 'not valid!', ...opts });
   const [c1] = await next(invalid, 'close');
   assert.deepEqual(c1, {
     code: 1008,
@@ -186,9 +210,9 @@ test('no reconnect after 1008 or "Room is full"', async () => {
   });
   assert.equal(invalid.state, 'closed');
 
-  const first = client({ url: s.url, roomId: 'sdk-full' });
+  const first = client({ url: s.url, roomId: 'sdk-full', ...opts });
   await first.ready;
-  const second = client({ url: s.url, roomId: 'sdk-full' });
+  const second = client({ url: s.url, roomId: 'sdk-full', ...opts });
   const [c2] = await next(second, 'close');
   const expected: CloseInfo = {
     code: 1000,
@@ -201,16 +225,19 @@ test('no reconnect after 1008 or "Room is full"', async () => {
   await assert.rejects(second.ready, /Room is full/);
   assert.equal(second.send({ type: 'control', action: 'x' }), false);
 
-  // Had either retried, the server would have refused it again within a few backoff periods
-  // (20–200 ms): the count of refusals stays at two over ten times the first delay.
-  await new Promise((r) => setTimeout(r, 250));
+  // Nothing is scheduled (the connect timeouts were cleared, no retry was set), and an hour
+  // later on the clients' clock no new connection was opened.
+  assert.deepEqual(timers.delays, []);
+  timers.advance(3_600_000);
+  assert.equal(ws.count(), 3);
   assert.equal(refusals(), 2);
 });
 
 test('reconnects after a server restart on the same port and gets a new welcome', async () => {
   const s1 = await server();
   const port = s1.port;
-  const a = client({ url: s1.url, roomId: 'sdk-restart' });
+  // Jitter fixed at the middle: the first retry waits 20 / 2 + 0.5 × 20 / 2 = 15 ms.
+  const a = client({ url: s1.url, roomId: 'sdk-restart', random: () => 0.5 });
   const b = client({ url: s1.url, roomId: 'sdk-restart' });
   const [wa] = await next(a, 'welcome');
   await b.ready;
@@ -230,7 +257,7 @@ test('reconnects after a server restart on the same port and gets a new welcome'
     reason: 'Going away',
     retryable: true,
     willRetry: true,
-    retryInMs: closes[0]?.retryInMs,
+    retryInMs: 15,
   });
   assert.equal(a.state === 'reconnecting' || a.state === 'connecting', true);
   // While down, attempts fail with 1006 and keep retrying.
@@ -289,17 +316,36 @@ test('a handshake that never completes times out and is retried; close() stops r
   });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
   const port = (silent.address() as net.AddressInfo).port;
+  const timers = new FakeTimers();
+  const ws = countingWebSocket();
   try {
+    let accepted = once(silent, 'connection');
     const c = client({
       url: `ws://127.0.0.1:${port}`,
       roomId: 'sdk-timeout',
       connectTimeoutMs: 100,
+      timers,
+      WebSocket: ws.WebSocket,
+      random: () => 0.5, // first retry after 15 ms (see the restart test)
     });
-    const [first] = await next(c, 'close');
-    assert.equal(first.code, 1006);
-    assert.equal(first.reason, 'Connect timeout');
-    assert.equal(first.willRetry, true);
-    await until(() => sockets.size >= 2, 3000, 'a second attempt');
+    await accepted;
+    assert.deepEqual(timers.delays, [100]); // the connect timeout
+    const firstClose = next(c, 'close');
+    timers.advance(100);
+    assert.deepEqual((await firstClose)[0], {
+      code: 1006,
+      reason: 'Connect timeout',
+      retryable: true,
+      willRetry: true,
+      retryInMs: 15,
+    });
+    assert.deepEqual(timers.delays, [15]); // the retry
+    accepted = once(silent, 'connection');
+    timers.advance(15);
+    await accepted;
+    assert.equal(ws.count(), 2);
+    assert.equal(c.state, 'connecting');
+
     const closed = next(c, 'close');
     c.close();
     assert.deepEqual((await closed)[0], {
@@ -309,10 +355,10 @@ test('a handshake that never completes times out and is retried; close() stops r
       willRetry: false,
     });
     assert.equal(c.state, 'closed');
-    const attempts = sockets.size;
-    // no attempt after close(): wait well past the longest backoff (200 ms) plus the timeout
-    await new Promise((r) => setTimeout(r, 400));
-    assert.equal(sockets.size, attempts);
+    // Nothing is left to fire: no attempt after close(), however long the clock runs.
+    assert.deepEqual(timers.delays, []);
+    timers.advance(3_600_000);
+    assert.equal(ws.count(), 2);
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(r));

@@ -5,14 +5,20 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import http from 'node:http';
 import { startDemoServer } from './helpers/browser.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { settle, startServer, type TestServer } from './helpers/server.js';
 
 let demo: TestServer;
 let plain: TestServer;
-before(async () => {
-  [demo, plain] = await Promise.all([startDemoServer(), startServer()]);
-});
-after(() => Promise.all([demo.close(), plain.close()]));
+before(
+  async () => {
+    await settle([
+      startDemoServer().then((s) => (demo = s)),
+      startServer().then((s) => (plain = s)),
+    ]);
+  },
+  { timeout: 30_000 },
+);
+after(() => Promise.all([demo?.close(), plain?.close()]), { timeout: 30_000 });
 
 /** GET with the path sent exactly as given (no normalization of `..`). */
 function get(port: number, path: string) {

@@ -105,6 +105,40 @@ test('parseMessage: never throws; accepted messages re-serialize to valid ones (
   assert.ok(accepted > RUNS / 10, `only ${accepted} of ${RUNS} inputs accepted`);
 });
 
+test('parseMessage: a text with a key written twice (any level) is never pristine', () => {
+  const valid = fc.oneof(
+    fc.record({ type: fc.constantFrom('offer', 'answer'), sdp: fc.string({ minLength: 1 }) }),
+    fc.record({ type: fc.constant('candidate'), candidate: fc.string({ minLength: 1 }) }),
+    fc.record({
+      type: fc.constant('control'),
+      action: fc.string({ minLength: 1 }),
+      payload: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }),
+    }),
+  );
+  let duplicated = 0;
+  fc.assert(
+    fc.property(valid, fc.nat(), fc.constantFrom('', ' ', '\t', '\n '), (msg, pick, ws) => {
+      const text = JSON.stringify(msg);
+      assert.equal(parseMessage(text).kind, 'ok');
+      // Write one existing key (top level, or inside the payload) a second time, first.
+      const top = Object.keys(msg);
+      const payload = (msg as { payload?: Record<string, unknown> }).payload;
+      const inner = payload ? Object.keys(payload) : [];
+      const useInner = inner.length > 0 && pick % 2 === 1;
+      const key = useInner ? inner[pick % inner.length]! : top[pick % top.length]!;
+      const dup = `${JSON.stringify(key)}${ws}:${ws}${JSON.stringify(useInner ? 0 : 'control')},`;
+      const at = useInner ? text.indexOf('"payload":{') + '"payload":{'.length : 1;
+      const twice = text.slice(0, at) + dup + text.slice(at);
+      const r = parseMessage(twice);
+      if (r.kind !== 'ok') return; // the first value made it invalid: nothing forwarded
+      duplicated++;
+      assert.equal(r.pristine, false, twice);
+    }),
+    { numRuns: RUNS },
+  );
+  assert.ok(duplicated > RUNS / 4, `only ${duplicated} duplicated texts accepted`);
+});
+
 test('parseMessage: control payload nesting is capped, never a RangeError', () => {
   fc.assert(
     fc.property(

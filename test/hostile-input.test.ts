@@ -22,10 +22,13 @@ const SCHEMA_ERROR = JSON.parse(SCHEMA_ERROR_REPLY) as unknown;
 
 let t: TestServer;
 let room = 0;
-before(async () => {
-  t = await startServer({ messageMaxBytes: MSG_MAX, maxFrameBytes: FRAME_MAX });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({ messageMaxBytes: MSG_MAX, maxFrameBytes: FRAME_MAX });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 /** A fresh attacker a, observer b (v1) and observer c (v2) in a fresh room. */
 async function trio(): Promise<{ a: TestClient; b: TestClient; c: TestClient; roomId: string }> {
@@ -156,6 +159,41 @@ describe('JSON structure', () => {
     assert.equal(probe.polluted, undefined);
     assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
     assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+    await done(a, b, c);
+  });
+
+  test('duplicate keys: the receiver gets the normalized message, never the ambiguous text', async () => {
+    const { a, b, c } = await trio();
+    const rawTexts: string[] = [];
+    b.ws.on('message', (data) => rawTexts.push(data.toString()));
+    const cases: [string, unknown][] = [
+      ['{"type":"control","type":"offer","sdp":"v=0"}', { type: 'offer', sdp: 'v=0' }],
+      ['{"type":"offer","sdp":"first","sdp":"second"}', { type: 'offer', sdp: 'second' }],
+      ['{"type" :"control", "type"\t: "answer","sdp":"x"}', { type: 'answer', sdp: 'x' }],
+      [
+        '{"type":"control","action":"x","payload":{"k":1,"k":2}}',
+        { type: 'control', action: 'x', payload: { k: 2 } },
+      ],
+      [
+        '{"type":"control","action":"x","payload":[{"a\\\\":1,"a\\\\":2}]}',
+        { type: 'control', action: 'x', payload: [{ 'a\\': 2 }] },
+      ],
+    ];
+    for (const [text, expected] of cases) {
+      a.send(text);
+      assert.deepEqual(await b.next(), expected, text);
+      // What went over the wire is exactly the normalized message: any parser reads the same.
+      assert.equal(rawTexts.at(-1), JSON.stringify(expected), text);
+      const v2 = (await c.next()) as Record<string, unknown>;
+      delete v2.from;
+      assert.deepEqual(v2, expected, text);
+    }
+    // Without duplicates the sender's own text is forwarded, spacing and all (the fast path).
+    const spaced = '{ "type" : "offer" , "sdp" : "a\\\\\\"b" }';
+    a.send(spaced);
+    await b.next();
+    assert.equal(rawTexts.at(-1), spaced);
+    await c.next();
     await done(a, b, c);
   });
 

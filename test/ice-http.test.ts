@@ -31,9 +31,12 @@ interface IceServerJson {
 }
 
 const servers: TestServer[] = [];
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+after(
+  async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  },
+  { timeout: 30_000 },
+);
 
 async function server(overrides: Partial<Config>): Promise<TestServer> {
   const s = await startServer(overrides);
@@ -201,7 +204,7 @@ describe('GET /ice-servers', { timeout: 30_000 }, () => {
 
 describe('v2 welcome and refresh', { timeout: 30_000 }, () => {
   const clients: TestClient[] = [];
-  after(() => clients.forEach((c) => c.ws.close()));
+  after(() => clients.forEach((c) => c.ws.close()), { timeout: 30_000 });
 
   test('the welcome carries iceServers; an ice-servers refresh comes before expiry', async () => {
     const s = await server({ ...ICE, turnTtlSeconds: 4, logLevel: 'debug' });

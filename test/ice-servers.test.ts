@@ -145,7 +145,11 @@ class FakeSocket extends EventEmitter {
   }
 }
 
-const host: PeerHost = { backpressureThreshold: 1 << 20, onOverloaded: () => undefined };
+const host: PeerHost = {
+  backpressureThreshold: 1 << 20,
+  onOverloaded: () => undefined,
+  onClosing: () => undefined,
+};
 
 function fakePeer(i: number): { peer: Peer; ws: FakeSocket } {
   const ws = new FakeSocket();

@@ -10,7 +10,7 @@ import { connect, join, startServer, until, type TestServer } from './helpers/se
 import { startProcess } from './helpers/process.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 describe('heartbeat', () => {
   test('a connection that does not answer pings is terminated and handled as a leave', async () => {

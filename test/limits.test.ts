@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Close } from '../src/close-codes.js';
+import { kernelBufferBound } from './helpers/socket-buffers.js';
 import { join, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
 
 const servers: TestServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+after(() => Promise.all(servers.map((s) => s.close())), { timeout: 30_000 });
 
 async function drops(t: TestServer, limit: string): Promise<number> {
   const m = await t.server.metrics.rateLimitDrops.get();
@@ -91,10 +92,21 @@ describe('message rate limits', () => {
 });
 
 describe('backpressure', () => {
-  test('a receiver that stops reading is closed with 1013 "Server overloaded"; the others get everything', async () => {
+  // Deterministic by construction, on any kernel:
+  // - The sender waits until `fast` has each message before sending the next, so `fast` never
+  //   has more than one message in flight. (A burst let the server forward many frames in one
+  //   tick while `fast`, in this same process, could not read: it was closed too, and the test
+  //   waited forever for messages that never came.)
+  // - `slow` stops reading; the kernel absorbs up to kernelBufferBound() bytes (its maxima, read
+  //   from /proc), then the server's own buffer grows. The test sends until the server closes
+  //   `slow`, and fails if that takes more than the kernel bound plus the threshold.
+  test('a receiver that stops reading is closed with 1013 "Server overloaded" once the kernel buffers and the threshold are full; the others get every message', async () => {
+    const threshold = 4 * 1024 * 1024;
+    const sdp = 'x'.repeat(1024 * 1024);
     const t = await startServer({
-      backpressureCloseThresholdBytes: 256 * 1024,
-      messageMaxBytes: 65536,
+      backpressureCloseThresholdBytes: threshold,
+      messageMaxBytes: 2 * 1024 * 1024,
+      maxFrameBytes: 2 * 1024 * 1024,
     });
     servers.push(t);
     const sender = await join(t, 'bp');
@@ -103,20 +115,28 @@ describe('backpressure', () => {
     const socket = (slow.ws as unknown as { _socket: Socket })._socket;
     socket.pause(); // stops reading: the kernel buffers fill, then the server's
 
-    const n = 400;
-    const sdp = 'x'.repeat(60_000);
-    let received = 0;
-    const allArrived = new Promise<void>((resolve) => {
-      fast.ws.on('message', (d) => {
-        const m = JSON.parse(d.toString()) as { type: string; sdp?: string };
-        if (m.type === 'offer' && m.sdp === sdp && ++received === n) resolve();
-      });
-    });
-    for (let i = 0; i < n; i++) sender.ws.send(JSON.stringify({ type: 'offer', sdp }));
-    await allArrived;
-    assert.equal(received, n);
-    await until(() => t.server.hub.get('bp')?.peers.size === 2, 5000, 'slow receiver removed');
+    const maxMessages = Math.ceil((kernelBufferBound() + threshold) / sdp.length) + 2;
+    const room = () => t.server.hub.get('bp')?.peers.size;
+    let sent = 0;
+    while (room() === 3) {
+      assert.ok(
+        sent < maxMessages,
+        `slow receiver still open after ${sent} MiB (bound ${maxMessages} MiB)`,
+      );
+      sender.send({ type: 'offer', sdp, n: sent });
+      const m = (await fast.next(10_000)) as { type: string; sdp: string };
+      assert.equal(m.type, 'offer');
+      assert.equal(m.sdp.length, sdp.length);
+      sent++;
+    }
+    assert.equal(room(), 2);
     assert.equal((await t.server.metrics.backpressureCloses.get()).values[0]?.value, 1);
+    assert.deepEqual(await fast.next(), { type: 'peer-disconnected' });
+    // The others are unaffected: the next message still reaches `fast`.
+    sender.send({ type: 'answer', sdp: 'after' });
+    assert.deepEqual(await fast.next(10_000), { type: 'answer', sdp: 'after' });
+    assert.equal(fast.ws.readyState, fast.ws.OPEN);
+    assert.equal(sender.ws.readyState, sender.ws.OPEN);
     socket.resume();
     assert.deepEqual(await slow.closed, Close.serverOverloaded);
     await sender.close();

@@ -9,10 +9,13 @@ import { join, startServer, until, type TestClient, type TestServer } from './he
 
 let t: TestServer;
 let room = 0;
-before(async () => {
-  t = await startServer({ messageMaxBytes: 1024, maxFrameBytes: 4096 });
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer({ messageMaxBytes: 1024, maxFrameBytes: 4096 });
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 /** Two admitted peers in a fresh room. */
 async function pair(): Promise<[TestClient, TestClient, string]> {
@@ -86,8 +89,11 @@ describe('message shapes', () => {
     await b.close();
   });
 
-  test('JSON that matches no shape → exactly {"type":"control","action":"schema-error"} to the sender only', async () => {
+  test('JSON that matches no shape → exactly {"type":"control","action":"schema-error"} to the sender only, each counted once', async () => {
     const [a, b] = await pair();
+    // Other tests share this server and count rejects too: compare with this test's start.
+    const rejects = async () => (await t.server.metrics.schemaRejects.get()).values[0]?.value ?? 0;
+    const rejectsBefore = await rejects();
     const invalid: unknown[] = [
       {},
       [],
@@ -123,8 +129,7 @@ describe('message shapes', () => {
     assert.equal(await raw, '{"type":"control","action":"schema-error"}');
     await a.next();
     await flush(a, b); // b received none of the invalid messages
-    const m = await t.server.metrics.schemaRejects.get();
-    assert.ok((m.values[0]?.value ?? 0) >= invalid.length + 1);
+    assert.equal((await rejects()) - rejectsBefore, invalid.length + 1);
     await a.close();
     await b.close();
   });

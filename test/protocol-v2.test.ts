@@ -13,10 +13,13 @@ import {
 } from './helpers/server.js';
 
 let t: TestServer;
-before(async () => {
-  t = await startServer();
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer();
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 interface Welcome {
   type: 'control';

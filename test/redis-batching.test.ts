@@ -28,33 +28,39 @@ const prefix = `batch-${randomUUID().slice(0, 6)}:`;
 const ROOM = 'r';
 const channel = `${prefix}room:${ROOM}`;
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  listener = redis.client();
-  await listener.subscribe(channel);
-  listener.on('message', (_c: string, m: string) => seen.push(m));
-  const make = () =>
-    new RedisBackend(
-      { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: prefix },
-      pino({ level: 'silent' }),
-      createMetrics(new Registry(), false),
-    );
-  [a, b] = [make(), make()];
-  await a.start({ onEnvelope: (_r, e) => inbox.a.push(e) });
-  await b.start({ onEnvelope: (_r, e) => inbox.b.push(e) });
-  a.subscribe(ROOM);
-  b.subscribe(ROOM);
-  // Both nodes and the listener are subscribed.
-  await until(async () => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1] === 3);
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    listener = redis.client();
+    await listener.subscribe(channel);
+    listener.on('message', (_c: string, m: string) => seen.push(m));
+    const make = () =>
+      new RedisBackend(
+        { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: prefix },
+        pino({ level: 'silent' }),
+        createMetrics(new Registry(), false),
+      );
+    [a, b] = [make(), make()];
+    await a.start({ onEnvelope: (_r, e) => inbox.a.push(e) });
+    await b.start({ onEnvelope: (_r, e) => inbox.b.push(e) });
+    a.subscribe(ROOM);
+    b.subscribe(ROOM);
+    // Both nodes and the listener are subscribed.
+    await until(async () => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1] === 3);
+  },
+  { timeout: 60_000 },
+);
 
-after(async () => {
-  await Promise.all([a?.close(), b?.close()]);
-  listener?.disconnect();
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    listener?.disconnect();
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 60_000 },
+);
 
 const candidate = (sender: string, i: number, origin: string): Envelope => ({
   senderId: sender,

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { connect, expectSilence, memberV2, type TestClient } from './helpers/server.js';
+import { connect, expectSilence, memberV2, settle, type TestClient } from './helpers/server.js';
 
 const LEASE_MS = 1200;
 let redis: RedisServer;
@@ -20,24 +20,33 @@ let a: NodeProcess;
 let b: NodeProcess;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  env = {
-    REDIS_URL: redis.url,
-    NODE_LEASE_MS: String(LEASE_MS),
-    CB_ERROR_THRESHOLD: '3',
-    CB_OPEN_MS: '1000',
-  };
-  [a, b] = await Promise.all([NodeProcess.start(env), NodeProcess.start(env)]);
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    env = {
+      REDIS_URL: redis.url,
+      NODE_LEASE_MS: String(LEASE_MS),
+      CB_ERROR_THRESHOLD: '3',
+      CB_OPEN_MS: '1000',
+    };
+    await settle([
+      NodeProcess.start(env).then((n) => (a = n)),
+      NodeProcess.start(env).then((n) => (b = n)),
+    ]);
+  },
+  { timeout: 60_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.all([a?.kill(), b?.kill()]);
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a?.kill(), b?.kill()]);
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 const room = () => `f-${randomUUID().slice(0, 8)}`;
 

@@ -19,12 +19,15 @@ let redis: RedisServer | undefined;
 let admin: Redis | undefined;
 let t: TestServer | undefined;
 
-after(async () => {
-  for (const c of children) c.kill();
-  await t?.close();
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of children) c.kill();
+    await t?.close();
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 60_000 },
+);
 
 /** Open `count` idle connections, each in its own room idle-0 … idle-(count-1). */
 async function idleClients(port: number, count: number): Promise<void> {

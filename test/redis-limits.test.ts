@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { Close } from '../src/close-codes.js';
 import { RedisServer } from './helpers/redis.js';
 import { eventually } from './helpers/node-process.js';
 import { connect, join, type TestClient, type TestServer } from './helpers/server.js';
@@ -21,32 +22,36 @@ const now = () => WINDOW + 5000;
 
 let redis: RedisServer;
 let admin: Redis;
-const LOCAL_ROOM = `local-${randomUUID().slice(0, 8)}`;
-let local: TestClient;
 let a: TestServer;
 let b: TestServer;
 const clients: TestClient[] = [];
 
-before(async () => {
-  redis = await RedisServer.start();
-  admin = redis.client();
-  const config = {
-    redisUrl: redis.url,
-    rateLimitRoomMsgsPer10s: ROOM_LIMIT,
-    rateLimitConnPer10s: CONN_LIMIT,
-    rateLimitSyncMs: 50,
-    cbOpenMs: 60_000,
-  };
-  a = await startServer(config, { now });
-  b = await startServer(config, { now });
-});
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    const config = {
+      redisUrl: redis.url,
+      rateLimitRoomMsgsPer10s: ROOM_LIMIT,
+      rateLimitConnPer10s: CONN_LIMIT,
+      rateLimitSyncMs: 50,
+      cbOpenMs: 60_000,
+    };
+    a = await startServer(config, { now });
+    b = await startServer(config, { now });
+  },
+  { timeout: 30_000 },
+);
 
-after(async () => {
-  for (const c of clients) c.ws.terminate();
-  await Promise.allSettled([a?.close(), b?.close()]);
-  admin?.disconnect();
-  await redis?.stop();
-});
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.allSettled([a?.close(), b?.close()]);
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 async function counter(key: string): Promise<number> {
   return Number((await admin.get(`{rl:${WINDOW}}:${key}`)) ?? 0);
@@ -66,42 +71,60 @@ async function sendAll(t: TestServer, c: TestClient, n: number, tag: string): Pr
   const start = (await forwarded(t)) + (await drops(t, 'room'));
   for (let i = 0; i < n; i++) c.send({ type: 'control', action: tag, payload: i });
   await eventually(
-    async () => (await forwarded(t)) + (await drops(t, 'room')) >= start + n,
+    async () => (await forwarded(t)) + (await drops(t, 'room')) === start + n,
     `${n} messages taken`,
   );
 }
 
-test('per-room message limit holds across nodes; a node overshoots by at most what it had not synced', async () => {
-  // Connections are limited per IP too (CONN_LIMIT): this test makes 3 (one for the last test).
+/**
+ * Cut a node's counter sync off from Redis (each sync fails, as when Redis is unreachable from
+ * that node alone) until the returned function is called. Only the sync method is replaced;
+ * the node's Redis backend is otherwise the real one. With it the test decides what a node
+ * knows, instead of racing its 50 ms sync timer.
+ */
+function cutOffSync(t: TestServer): () => void {
+  const backend = t.server.backend;
+  const real = backend.syncCounters!.bind(backend);
+  backend.syncCounters = () => Promise.reject(new Error('sync cut off by the test'));
+  return () => {
+    backend.syncCounters = real;
+  };
+}
+
+test('per-room message limit holds across nodes; a node overshoots by exactly what it had not synced', async () => {
   const roomId = `lim-${randomUUID().slice(0, 8)}`;
   const s1 = await join(a, roomId);
   const s2 = await join(b, roomId);
-  local = await join(a, LOCAL_ROOM);
-  clients.push(s1, s2, local);
+  clients.push(s1, s2);
   const key = `msg-room:${roomId}`;
 
   await sendAll(a, s1, 15, 'a');
   assert.equal(await drops(a, 'room'), 0);
   await eventually(async () => (await counter(key)) === 15, 'a synced 15');
+  // From here a hears nothing from the cluster: it knows 15.
+  const reconnectA = cutOffSync(a);
+  try {
+    // b has not synced this room yet: its first message passes, then it learns the total.
+    await sendAll(b, s2, 1, 'b1');
+    await eventually(async () => (await counter(key)) === 16, 'b synced 1');
+    const forwardedBefore = await forwarded(b);
+    await sendAll(b, s2, 10, 'b2');
+    // b knows 16 of 20: exactly 4 more pass, 6 are dropped.
+    assert.equal((await forwarded(b)) - forwardedBefore, 4);
+    assert.equal(await drops(b, 'room'), 6);
+    await eventually(async () => (await counter(key)) === 20, 'b synced 4');
 
-  // b has not synced this room yet: its first message passes, then it learns the total.
-  await sendAll(b, s2, 1, 'b1');
-  await eventually(async () => (await counter(key)) === 16, 'b synced 1');
-  const forwardedBefore = await forwarded(b);
-  await sendAll(b, s2, 10, 'b2');
-  // b knows 16 of 20: exactly 4 more pass, 6 are dropped.
-  assert.equal((await forwarded(b)) - forwardedBefore, 4);
-  assert.equal(await drops(b, 'room'), 6);
-  await eventually(async () => (await counter(key)) === 20, 'b synced 4');
-
-  // a last synced at 15 and has not heard of b's 5: it may admit those 5 again (the overshoot
-  // bound: what other nodes admitted since this node's last sync), never more.
-  const aBefore = await forwarded(a);
-  await sendAll(a, s1, 10, 'a2');
-  const aPassed = (await forwarded(a)) - aBefore;
-  assert.ok(aPassed <= 5, `a admitted ${aPassed}`);
-  await eventually(async () => (await counter(key)) === 20 + aPassed, 'a synced');
-  assert.ok((await counter(key)) <= ROOM_LIMIT + 5);
+    // a still counts 15 of 20: it admits 5 more, which b's 5 had already used (the overshoot
+    // bound: what other nodes admitted since this node's last sync), and drops the rest.
+    const [aForwarded, aDrops] = [await forwarded(a), await drops(a, 'room')];
+    await sendAll(a, s1, 10, 'a2');
+    assert.equal((await forwarded(a)) - aForwarded, 5);
+    assert.equal((await drops(a, 'room')) - aDrops, 5);
+  } finally {
+    reconnectA();
+  }
+  // a's next sync reports the 5 it had kept: the room total is the limit plus that overshoot.
+  await eventually(async () => (await counter(key)) === ROOM_LIMIT + 5, 'a synced its 5');
 
   // Both nodes now know the room is over its limit: nothing more passes anywhere.
   const [fa, fb] = [await forwarded(a), await forwarded(b)];
@@ -112,20 +135,24 @@ test('per-room message limit holds across nodes; a node overshoots by at most wh
 });
 
 test('per-IP connection rate holds across nodes', async () => {
-  // The previous test made 3 connections from 127.0.0.1 (synced: total 3).
-  await eventually(async () => (await counter('conn:127.0.0.1')) === 3, 'conn synced');
-  const c4 = await join(a, 'conn-room');
-  clients.push(c4);
-  await eventually(async () => (await counter('conn:127.0.0.1')) === 4, 'a synced conn');
-  // b learns the total when it syncs its own next attempt: that attempt still passes (5/5).
-  const c5 = await join(b, 'conn-room');
-  clients.push(c5);
-  await eventually(async () => (await counter('conn:127.0.0.1')) === 5, 'b synced conn');
-  const refused = await connect(b.url, { roomId: 'conn-room' });
-  assert.deepEqual(await refused.closed, { code: 1013, reason: 'Rate limited' });
+  // An address of its own, so no other test's connections count.
+  const ip = '127.0.0.2';
+  const key = `conn:${ip}`;
+  for (let i = 0; i < CONN_LIMIT - 1; i++)
+    clients.push(await join(a, 'conn-room', { localAddress: ip }));
+  await eventually(async () => (await counter(key)) === CONN_LIMIT - 1, 'a synced');
+  // b has not seen this IP: its first attempt passes (the last the limit allows), and b
+  // learns the total when it syncs it.
+  clients.push(await join(b, 'conn-room', { localAddress: ip }));
+  await eventually(async () => (await counter(key)) === CONN_LIMIT, 'b synced');
+  const refused = await connect(b.url, { roomId: 'conn-room', localAddress: ip });
+  assert.deepEqual(await refused.closed, { ...Close.rateLimited });
 });
 
+// Last: it stops the shared Redis.
 test('with Redis gone the limits are local, never unlimited', async () => {
+  const local = await join(a, `local-${randomUUID().slice(0, 8)}`, { localAddress: '127.0.0.3' });
+  clients.push(local);
   await redis.kill();
   const [f, d] = [await forwarded(a), await drops(a, 'room')];
   await sendAll(a, local, 30, 'local');

@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryBackend } from '../src/backend/memory.js';
 import { Close } from '../src/close-codes.js';
 import { admission } from './helpers/admission.js';
+import { GatedJoinBackend } from './helpers/backends.js';
+import { RedisServer } from './helpers/redis.js';
 import { connect, startServer, until, type TestServer } from './helpers/server.js';
 
 async function tryJoin(t: TestServer, roomId: string, opts = {}) {
@@ -65,7 +66,7 @@ test('MAX_CONNECTIONS_PER_IP: concurrent connections per client IP', async () =>
   }
 });
 
-test('MAX_ROOMS: a new room past the cap closes 1013 "Too many rooms", also under concurrency', async () => {
+test('MAX_ROOMS: a new room past the cap closes 1013 "Too many rooms"; an existing room still admits', async () => {
   const t = await startServer({ maxRooms: 2 });
   try {
     const r1 = await tryJoin(t, 'room-1');
@@ -88,24 +89,30 @@ test('MAX_ROOMS: a new room past the cap closes 1013 "Too many rooms", also unde
 
 /**
  * The memory backend joins within a microtask, so admissions never interleave between the
- * MAX_ROOMS check and the join. A networked backend (redis) awaits a round trip there; this
- * one is the real memory backend whose join first yields to the event loop, as a network
- * round trip would.
+ * MAX_ROOMS check and the join. A networked backend (redis) awaits a round trip there. Here
+ * joins are held at the backend until the test releases them (GatedJoinBackend: the real
+ * memory backend, whose join waits), so every racer has passed the MAX_ROOMS check before any
+ * join completes: the most interleaved order there is, every run. The real-Redis test below
+ * runs the same race with real round trips.
  */
-class SlowJoinBackend extends MemoryBackend {
-  override async join(roomId: string, clientId: string, capacity: number) {
-    await new Promise((r) => setTimeout(r, 20));
-    return super.join(roomId, clientId, capacity);
-  }
-}
-
-test('MAX_ROOMS holds when admissions interleave (a join that takes a round trip)', async () => {
-  const t = await startServer({ maxRooms: 1 }, { backend: new SlowJoinBackend() });
+test('MAX_ROOMS holds when admissions interleave (joins held at the backend)', async () => {
+  const backend = new GatedJoinBackend();
+  const t = await startServer({ maxRooms: 1 }, { backend });
   try {
-    // 20 clients race for 20 new rooms with one slot: exactly one room is created.
+    backend.hold = true;
+    // 20 clients race for 20 new rooms with one slot.
     const racers = await Promise.all(
       Array.from({ length: 20 }, (_, i) => connect(t.url, { roomId: `race-${i}` })),
     );
+    // Every racer is decided or waiting in the backend: one reached the join, 19 were refused
+    // before it (the slot was reserved at the check, not at the join).
+    await until(
+      async () => backend.joinsWaiting + (await refusals(t, 'max-rooms')) === 20,
+      5000,
+      'every racer checked',
+    );
+    assert.equal(backend.joinsWaiting, 1);
+    backend.release();
     const results = await Promise.all(racers.map((c) => admission(t, c)));
     assert.equal(results.filter((r) => r === 'admitted').length, 1);
     assert.equal(
@@ -121,16 +128,44 @@ test('MAX_ROOMS holds when admissions interleave (a join that takes a round trip
   }
 });
 
+test('MAX_ROOMS holds when admissions interleave (real Redis round trips)', async () => {
+  const redis = await RedisServer.start();
+  const t = await startServer({ maxRooms: 1, redisUrl: redis.url });
+  try {
+    assert.equal(t.server.backend.kind, 'redis');
+    const racers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => connect(t.url, { roomId: `race-${i}` })),
+    );
+    const results = await Promise.all(racers.map((c) => admission(t, c)));
+    assert.equal(results.filter((r) => r === 'admitted').length, 1);
+    assert.equal(
+      results.filter((r) => typeof r === 'object' && r.reason === Close.tooManyRooms.reason).length,
+      19,
+    );
+    assert.equal(t.server.hub.rooms.size, 1);
+    assert.equal(await refusals(t, 'max-rooms'), 19);
+    for (const c of racers) if (c.ws.readyState === c.ws.OPEN) await c.close();
+    await until(() => t.server.hub.rooms.size === 0, 2000, 'rooms emptied');
+  } finally {
+    await t.close();
+    await redis.stop();
+  }
+});
+
 test('joins in flight to an existing room do not use up a MAX_ROOMS slot', async () => {
-  const t = await startServer({ maxRooms: 2 }, { backend: new SlowJoinBackend() });
+  const backend = new GatedJoinBackend();
+  const t = await startServer({ maxRooms: 2 }, { backend });
   try {
     const first = await tryJoin(t, 'existing');
     assert.equal(first.result, 'admitted');
-    // Five more joins to the existing room are in flight while a second room is created.
+    // Five more joins to the existing room are held in flight while a second room is created.
+    backend.hold = true;
     const same = await Promise.all(
       Array.from({ length: 5 }, () => connect(t.url, { roomId: 'existing' })),
     );
     const fresh = await connect(t.url, { roomId: 'second' });
+    await until(() => backend.joinsWaiting === 6, 5000, 'all six joins in flight');
+    backend.release();
     const results = await Promise.all([...same, fresh].map((c) => admission(t, c)));
     assert.deepEqual(results, Array(6).fill('admitted'));
     for (const c of [first.c, ...same, fresh]) await c.close();

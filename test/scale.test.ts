@@ -6,10 +6,13 @@ import { after, before, test } from 'node:test';
 import { connect, startServer, until, type TestClient, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
-before(async () => {
-  t = await startServer();
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer();
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 test('200 clients in 100 rooms: every message reaches exactly its room partner, in order', async () => {
   const rooms = 100;
@@ -29,20 +32,21 @@ test('200 clients in 100 rooms: every message reaches exactly its room partner, 
     'all admitted',
   );
 
+  const got: unknown[][] = clients.map(() => []);
   const done = clients.map(
-    ({ c }) =>
-      new Promise<unknown[]>((resolve) => {
-        const got: unknown[] = [];
+    ({ c }, i) =>
+      new Promise<void>((resolve) => {
         c.ws.on('message', (d) => {
-          got.push(JSON.parse(d.toString()));
-          if (got.length === perClient) resolve(got);
+          got[i]!.push(JSON.parse(d.toString()));
+          if (got[i]!.length === perClient) resolve();
         });
       }),
   );
   for (let n = 0; n < perClient; n++)
     for (const { c, room, idx } of clients)
       c.send({ type: 'control', action: 'msg', payload: { room, from: idx, n } });
-  const received = await Promise.all(done);
+  await Promise.all(done);
+  const received = got.map((g) => g.slice(0, perClient));
 
   for (let i = 0; i < clients.length; i++) {
     const { room, idx } = clients[i]!;
@@ -54,9 +58,19 @@ test('200 clients in 100 rooms: every message reaches exactly its room partner, 
     }));
     assert.deepEqual(received[i], expected, `client ${idx} in ${room}`);
   }
-  // A last round trip per room proves nothing extra was queued behind the expected messages.
+  // A last round trip per room proves nothing extra was queued behind the expected messages:
+  // each client's next message is its partner's end marker.
+  for (const { c, idx } of clients) c.send({ type: 'control', action: 'end', payload: idx });
+  await until(() => got.every((g) => g.length > perClient), 10_000, 'end markers');
+  for (let i = 0; i < clients.length; i++) {
+    const { room, idx } = clients[i]!;
+    const partner = clients.find((o) => o.room === room && o.idx !== idx)!;
+    assert.deepEqual(got[i]!.slice(perClient), [
+      { type: 'control', action: 'end', payload: partner.idx },
+    ]);
+  }
   const forwarded = (await t.server.metrics.messagesForwarded.get()).values[0]?.value;
-  assert.equal(forwarded, rooms * 2 * perClient);
+  assert.equal(forwarded, rooms * 2 * (perClient + 1));
   await Promise.all(clients.map(({ c }) => c.close()));
   await until(() => t.server.hub.rooms.size === 0, 5000, 'rooms emptied');
 });

@@ -3,10 +3,13 @@ import { after, before, test } from 'node:test';
 import { join, startServer, type TestServer } from './helpers/server.js';
 
 let t: TestServer;
-before(async () => {
-  t = await startServer();
-});
-after(() => t.close());
+before(
+  async () => {
+    t = await startServer();
+  },
+  { timeout: 30_000 },
+);
+after(() => t?.close(), { timeout: 30_000 });
 
 test('two peers exchange an offer and answer', async () => {
   const a = await join(t, 'smoke');

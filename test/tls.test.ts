@@ -18,12 +18,15 @@ import { makeCert, tempDir, type Cert } from './helpers/tls.js';
 const tmp = tempDir('sb-tls-');
 let certA: Cert, certB: Cert;
 let live: { certFile: string; keyFile: string };
-before(() => {
-  certA = makeCert(tmp.dir, 'cert-a');
-  certB = makeCert(tmp.dir, 'cert-b');
-  live = { certFile: path.join(tmp.dir, 'live.crt'), keyFile: path.join(tmp.dir, 'live.key') };
-});
-after(() => tmp.remove());
+before(
+  () => {
+    certA = makeCert(tmp.dir, 'cert-a');
+    certB = makeCert(tmp.dir, 'cert-b');
+    live = { certFile: path.join(tmp.dir, 'live.crt'), keyFile: path.join(tmp.dir, 'live.key') };
+  },
+  { timeout: 30_000 },
+);
+after(() => tmp.remove(), { timeout: 30_000 });
 
 function install(cert: Cert): void {
   copyFileSync(cert.certFile, live.certFile);

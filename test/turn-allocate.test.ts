@@ -24,20 +24,26 @@ interface IceServerJson {
 
 let coturn: Coturn;
 let s: TestServer;
-before(async () => {
-  coturn = await startCoturn({ secrets: [TURN_SECRET, OLD_SECRET] });
-  s = await startServer({
-    turnUrls: [coturn.url],
-    turnSecret: TURN_SECRET,
-    stunUrls: [`stun:127.0.0.1:${coturn.port}`],
-    enableAuth: true,
-    jwtSecret: SECRET,
-  });
-});
-after(async () => {
-  await s?.close();
-  await coturn?.stop();
-});
+before(
+  async () => {
+    coturn = await startCoturn({ secrets: [TURN_SECRET, OLD_SECRET] });
+    s = await startServer({
+      turnUrls: [coturn.url],
+      turnSecret: TURN_SECRET,
+      stunUrls: [`stun:127.0.0.1:${coturn.port}`],
+      enableAuth: true,
+      jwtSecret: SECRET,
+    });
+  },
+  { timeout: 60_000 },
+);
+after(
+  async () => {
+    await s?.close();
+    await coturn?.stop();
+  },
+  { timeout: 30_000 },
+);
 
 async function allocate(username: string, password: string) {
   const client = new TurnClient('127.0.0.1', coturn.port);

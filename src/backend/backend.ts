@@ -38,6 +38,56 @@ export type JoinResult =
     }
   | { ok: false; reason: 'full' };
 
+/** What is recorded with a member when it joins (SPEC.md §14 `GET /api/v1/rooms/ROOM`). */
+export interface MemberInfo {
+  /** Protocol version of the member's connection. */
+  version: 1 | 2;
+  /** With auth on: the token's `sub`. */
+  subject?: string | undefined;
+}
+
+/** A member as the server API lists it: its info and when it joined (the backend's record). */
+export interface RoomMember extends MemberInfo {
+  peerId: string;
+  /** When it joined, ms since the epoch (the clock of the node it joined through). */
+  joinedAt: number;
+}
+
+/** One page of the cluster's rooms (SPEC.md §14 `GET /api/v1/rooms`). */
+export interface RoomPage {
+  rooms: { roomId: string; members: number }[];
+  /** Opaque; pass it back for the next page. null when the listing is complete. */
+  cursor: string | null;
+}
+
+export interface RoomListQuery {
+  /** Only rooms whose id starts with this (a valid room id prefix, or ''). */
+  prefix: string;
+  /** At most this many rooms in the page (1..1000). */
+  limit: number;
+  /** From the previous page; undefined for the first. */
+  cursor: string | undefined;
+}
+
+/**
+ * An order of the server API (SPEC.md §14) for the node(s) holding members of a room: deliver a
+ * message as from peer id `server` (to one member, or to every member but none twice), or
+ * close a member (or every member) with 4001 "Removed".
+ */
+export type RoomCommand =
+  { op: 'message'; message: SignalMessage; to?: string } | { op: 'remove'; peerId?: string };
+
+/** The sender id of the server API's messages (v2 receivers see `"from":"server"`). */
+export const API_SENDER_ID = 'server';
+
+/** A cursor the backend cannot read (tampered, from another backend, or from an older version). */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
 export interface BackendHandler {
   /**
    * An envelope from another node for a room this node subscribes to, or a leave event the
@@ -45,14 +95,12 @@ export interface BackendHandler {
    * backend's receive path; must not throw.
    */
   onEnvelope(roomId: string, envelope: Envelope): void;
-}
-
-/** What is recorded with a member (redis: in its member record; memory keeps none). */
-export interface MemberInfo {
-  /** Protocol version of the member's connection. */
-  version: 1 | 2;
-  /** With auth on: the token's `sub`. */
-  subject?: string;
+  /**
+   * A RoomCommand for this node's members of roomId (from commandPeer / commandRoom, on this
+   * node or another). Acts on local members only; a member not (or no longer) here is ignored.
+   * Called synchronously from the receive path; must not throw.
+   */
+  onCommand?(roomId: string, command: RoomCommand): void;
 }
 
 export interface Backend {
@@ -72,7 +120,7 @@ export interface Backend {
    * Add clientId to roomId if the room has fewer than `capacity` members. Atomic across all
    * nodes: of N concurrent joins racing for the last place, exactly one succeeds.
    * Idempotent for a clientId already in the room. Rejects on backend failure. `info` is
-   * recorded with the member (default: version 1, no subject).
+   * recorded with the member, with the time of the join (default: version 1, no subject).
    */
   join(roomId: string, clientId: string, capacity: number, info?: MemberInfo): Promise<JoinResult>;
 
@@ -81,6 +129,38 @@ export interface Backend {
 
   /** Current members of the room across all nodes. */
   members(roomId: string): Promise<string[]>;
+
+  // ---- server API (SPEC.md §14): never on the hot path; each call is a few round trips ------
+
+  /**
+   * One page of the cluster's rooms whose id starts with `prefix`, with member counts.
+   * Cursor guarantee (that of Redis SCAN): a room that exists, with a matching id, from the
+   * first page to the last is listed at least once; a room created or deleted meanwhile may or
+   * may not be. Work per call is bounded whatever the number of rooms, so a page can hold fewer
+   * than `limit` rooms (even none) while `cursor` is not null; the listing ends at null.
+   * Rejects with InvalidCursorError for a cursor it did not produce.
+   */
+  listRooms(query: RoomListQuery): Promise<RoomPage>;
+
+  /** Members of the room across all nodes with their meta, in no particular order; [] when empty. */
+  roomMembers(roomId: string): Promise<RoomMember[]>;
+
+  /**
+   * Hand `command` to the node that holds peerId in roomId, on that node's own channel (no
+   * other node receives it); to this node's handler when it is the holder. Resolves false when
+   * peerId is not a member of roomId, true once the command is handed over (delivery to a node
+   * that dies meanwhile is not retried: its members are reaped with its lease).
+   */
+  commandPeer(roomId: string, peerId: string, command: RoomCommand): Promise<boolean>;
+
+  /**
+   * Hand `command` to every node with members in roomId, once each; resolves false when the
+   * room has no members. A removal reaches each such node's `onCommand` (on its node channel).
+   * A message reaches this node's `onCommand` and, on the room's channel, the other nodes'
+   * `onEnvelope` as an ordinary envelope from API_SENDER_ID, which they deliver like any other
+   * (so a node of an older version delivers it too).
+   */
+  commandRoom(roomId: string, command: RoomCommand): Promise<boolean>;
 
   /**
    * Whether peerId is known, without a round trip, to be a member of roomId on another node

@@ -53,6 +53,20 @@ export class RedisKeys {
   }
 
   /**
+   * A node's own channel: server API commands (remove a member, a message to one member) for
+   * the members of that node, whatever the room. Each node subscribes its own, from start.
+   */
+  nodeChannel(serverId: string): string {
+    return `${this.prefix}node:${serverId}:commands`;
+  }
+
+  /** SCAN pattern of the membership sets of rooms whose id starts with roomPrefix. */
+  roomPattern(roomPrefix: string): string {
+    // Room ids (and so prefixes) hold no glob character; REDIS_KEY_PREFIX may.
+    return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}room:${roomPrefix}*`;
+  }
+
+  /**
    * Distributed rate-limit counter of one window (SPEC.md §6). The window is the hash tag, so
    * every counter of a window is in one slot and one script call syncs them all.
    */

@@ -57,6 +57,9 @@ export class NodeLiveness {
   private rebuildPending = false;
   /** A lease call is in flight. */
   private leasing = false;
+  /** A tick came due while the lease call was in flight: lease again as soon as it ends. */
+  private leaseDue = false;
+  private stopped = false;
   /** Re-registration, retries, the sweep or reaping is running. */
   private busy = false;
 
@@ -150,20 +153,33 @@ export class NodeLiveness {
 
   // ---- the tick: one call per node per interval ------------------------------------------
 
+  /** No more ticks (the backend is closing). */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Redis may have lost this node's keys: re-register everything on the next tick. */
   requestRebuild(): void {
     this.rebuildPending = true;
   }
 
   /**
-   * The lease call runs on every tick (unless the previous one is still in flight); the slower
+   * The lease call runs on every tick; a tick that comes due while the previous lease call is
+   * still in flight runs the moment that call ends, instead of being skipped to the next
+   * period (so one slow call delays the next by its overrun only, and the reaping bound holds
+   * as NODE_LEASE_MS + max(NODE_LEASE_MS / 3, one lease call)). The slower
    * work — re-registration, failed leaves, the TTL sweep, reaping — runs one at a time beside
    * it, so a long reap never delays this node's own lease. Dead nodes are claimed only when
    * this node is free to reap them.
    */
   async tick(): Promise<void> {
-    if (this.leasing) return;
+    if (this.stopped) return;
+    if (this.leasing) {
+      this.leaseDue = true;
+      return;
+    }
     this.leasing = true;
+    this.leaseDue = false;
     let present: number;
     let claimed: string[];
     try {
@@ -180,6 +196,7 @@ export class NodeLiveness {
       return; // counted by the breaker; the next tick retries
     } finally {
       this.leasing = false;
+      if (this.leaseDue) void this.tick();
     }
     if (present === 0 && this.local.size > 0) {
       this.logger.warn('node lease was gone from redis: re-registering members');

@@ -10,12 +10,23 @@ import type { Config } from '../config.js';
 import { CircuitOpenError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Backend, BackendHandler, Envelope, JoinResult, MemberInfo } from './backend.js';
+import type {
+  Backend,
+  BackendHandler,
+  Envelope,
+  JoinResult,
+  MemberInfo,
+  RoomCommand,
+  RoomListQuery,
+  RoomMember,
+  RoomPage,
+} from './backend.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { EnvelopeCodec } from './envelope-codec.js';
 import { decodeRecord, encodeRecord } from './member-record.js';
 import { createRedisConnection, type RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisApi } from './redis-api.js';
 import { NodeLiveness } from './redis-liveness.js';
 import { RemoteMembers } from './remote-members.js';
 
@@ -40,6 +51,10 @@ export class RedisBackend implements Backend {
   private readonly breaker: CircuitBreaker;
   private readonly codec: EnvelopeCodec;
   private readonly liveness: NodeLiveness;
+  /** The server API's reads and commands (redis-api.ts). */
+  private readonly api: RedisApi;
+  /** This node's own channel (server API commands for its members). */
+  private readonly nodeChannel: string;
   private readonly now: () => number;
   private handler: BackendHandler | undefined;
   /** channel → room, for the rooms this node subscribes (broadcast and direct channel). */
@@ -87,6 +102,18 @@ export class RedisBackend implements Backend {
       },
       this.now,
     );
+    this.nodeChannel = this.keys.nodeChannel(this.serverId);
+    this.api = new RedisApi({
+      serverId: this.serverId,
+      conn: this.conn,
+      keys: this.keys,
+      codec: this.codec,
+      roomIdMaxLength: config.roomIdMaxLength,
+      op: (name, fn) => this.op(name, fn),
+      local: (roomId, command) => this.onCommand(roomId, command),
+      onUnreachable: (node, roomId) =>
+        logger.warn({ node, roomId }, 'api command for a node that does not listen (reaped later)'),
+    });
   }
 
   get circuitOpen(): boolean {
@@ -116,6 +143,7 @@ export class RedisBackend implements Backend {
     }
     this.onReady();
     this.logger.info({ serverId: this.serverId, cluster: this.conn.cluster }, 'redis connected');
+    await this.conn.subscribe([this.nodeChannel]);
     await this.liveness.tick(); // the node lease exists before the first member joins
     this.leaseTimer = setInterval(
       () => void this.liveness.tick(),
@@ -264,12 +292,24 @@ export class RedisBackend implements Backend {
     this.logger.debug({ err: errorMessage(err) }, 'publish failed');
   };
 
-  /** One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order. */
+  /**
+   * One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order.
+   * Also the channel handler's error boundary: a payload that makes it throw is dropped.
+   */
   private readonly onMessage = (channel: string, message: string): void => {
-    const roomId = this.channels.get(channel);
-    if (roomId === undefined || this.codec.isOwn(message)) return;
-    for (const envelope of this.codec.decode(message))
-      if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
+    try {
+      if (channel === this.nodeChannel) {
+        const received = this.api.decodeNodeCommand(message);
+        if (received) this.onCommand(received.roomId, received.command);
+        return;
+      }
+      const roomId = this.channels.get(channel);
+      if (roomId === undefined || this.codec.isOwn(message)) return;
+      for (const envelope of this.codec.decode(message))
+        if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), channel }, 'channel message handler failed');
+    }
   };
 
   private deliver(roomId: string, envelope: Envelope): void {
@@ -278,6 +318,32 @@ export class RedisBackend implements Backend {
     } catch (err) {
       this.logger.error({ err: errorMessage(err), roomId }, 'envelope handler failed');
     }
+  }
+
+  private onCommand(roomId: string, command: RoomCommand): void {
+    try {
+      this.handler?.onCommand?.(roomId, command);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), roomId }, 'command handler failed');
+    }
+  }
+
+  // ---- server API (redis-api.ts) ---------------------------------------------------------
+
+  listRooms(query: RoomListQuery): Promise<RoomPage> {
+    return this.api.listRooms(query);
+  }
+
+  roomMembers(roomId: string): Promise<RoomMember[]> {
+    return this.api.roomMembers(roomId);
+  }
+
+  commandPeer(roomId: string, peerId: string, command: RoomCommand): Promise<boolean> {
+    return this.api.commandPeer(roomId, peerId, command);
+  }
+
+  commandRoom(roomId: string, command: RoomCommand): Promise<boolean> {
+    return this.api.commandRoom(roomId, command);
   }
 
   /** Once the room's SUBSCRIBE is active: tell local peers the joins and leaves they missed. */
@@ -394,6 +460,7 @@ export class RedisBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.leaseTimer);
+    this.liveness.stop();
     this.breaker.dispose();
     if (this.segments.length > 0) this.flush();
     // Nothing of this node is left to reap: its lease and index go (best effort, not awaited

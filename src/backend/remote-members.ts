@@ -6,7 +6,7 @@
  * channel, to answer `unknown-peer` without a lookup, and to drop duplicate join announcements.
  * Pure bookkeeping, no I/O: redis.ts does the talking.
  */
-import type { Envelope } from './backend.js';
+import { API_SENDER_ID, type Envelope } from './backend.js';
 
 export class RemoteMembers {
   private readonly rooms = new Map<string, Map<string, string>>();
@@ -75,7 +75,9 @@ export class RemoteMembers {
         owners.set(senderId, originServerId);
         return true;
       default:
-        if (!owners.has(senderId)) owners.set(senderId, originServerId);
+        // The server API is not a member (its messages come from whichever node was asked).
+        if (!owners.has(senderId) && senderId !== API_SENDER_ID)
+          owners.set(senderId, originServerId);
         return true;
     }
   }

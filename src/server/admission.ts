@@ -17,10 +17,15 @@ import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
 import { TokenBucket } from './rate-limit.js';
+import { ipLimitKey } from './ip-key.js';
+import { SUBPROTOCOL_TOKEN_PREFIX } from './jwt-auth.js';
+import { queryOf } from './request-target.js';
 
 export class Admission {
   /** New rooms whose first admission is in flight, so concurrent joins cannot pass MAX_ROOMS. */
   private readonly roomsReserved = new Map<string, number>();
+  /** Admissions between the upgrade and open/refuse (shutdown waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly ctx: ServerContext,
@@ -28,21 +33,38 @@ export class Admission {
     private readonly departures: Departures,
   ) {}
 
-  /** ws's handleProtocols: the subprotocol to select, or false for none. */
+  /**
+   * ws's handleProtocols: the subprotocol to select, or false for none. SUBPROTOCOL, when
+   * offered, is selected. Otherwise the first entry offered is echoed, even with SUBPROTOCOL set
+   * and not offered: a client (a browser in particular) fails a handshake that selects none of
+   * the protocols it offered, and would see 1006 instead of the 1008 "Subprotocol required"
+   * admission sends right after (SPEC.md §1 step 5). A token carried as a subprotocol entry is
+   * never echoed; a client offering only that gets no protocol selected.
+   */
   selectProtocol(protocols: Set<string>): string | false {
     const required = this.ctx.config.subprotocol;
-    if (required !== undefined) return protocols.has(required) ? required : false;
-    // A token carried as a subprotocol entry is never echoed back as the selected protocol.
-    for (const p of protocols) if (!p.startsWith('access_token.')) return p;
+    if (required !== undefined && protocols.has(required)) return required;
+    for (const p of protocols) if (!p.startsWith(SUBPROTOCOL_TOKEN_PREFIX)) return p;
     return false;
   }
 
-  /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
+  /** ws's upgrade callback; its error boundary: a throw costs this socket only. */
   admit(ws: WebSocket, req: http.IncomingMessage): void {
+    try {
+      this.admitSync(ws, req);
+    } catch (err) {
+      this.ctx.faults.report('admission', err);
+      ws.terminate();
+    }
+  }
+
+  /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
+  private admitSync(ws: WebSocket, req: http.IncomingMessage): void {
     const { ctx } = this;
     const c = ctx.config;
     const ip = clientIp(req, c.trustProxy);
-    const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const ipKey = ipLimitKey(ip, c.ipv6PrefixLength);
+    const params = queryOf(req.url);
     const roomIdParam = params.get('roomId');
     const version = params.get('v') === '2' ? 2 : 1;
     const now = ctx.now();
@@ -54,9 +76,10 @@ export class Admission {
       version,
       new TokenBucket(c.rateLimitMessagesPer10s, 10_000, now),
       this.departures,
+      ipKey,
     );
     ctx.peers.add(peer);
-    ctx.connectionsPerIp.set(ip, (ctx.connectionsPerIp.get(ip) ?? 0) + 1);
+    ctx.connectionsPerIp.set(ipKey, (ctx.connectionsPerIp.get(ipKey) ?? 0) + 1);
     ws.on('message', (data, isBinary) => this.messages.onFrame(peer, data as Buffer, isBinary));
     ws.on('pong', () => (peer.alive = true));
     ws.on('error', (err) =>
@@ -66,11 +89,11 @@ export class Admission {
 
     if (ctx.state() !== 'ready') return this.refuse(peer, Close.goingAway, 'draining');
     if (ctx.backend.circuitOpen) return this.refuse(peer, Close.serviceUnavailable, 'circuit-open');
-    if (!ctx.limits.conn.hit(`conn:${ip}`, now))
+    if (!ctx.limits.conn.hit(`conn:${ipKey}`, now))
       return this.refuse(peer, Close.rateLimited, 'rate-limited');
     if (ctx.peers.size > c.maxConnections)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections');
-    if ((ctx.connectionsPerIp.get(ip) ?? 0) > c.maxConnectionsPerIp)
+    if ((ctx.connectionsPerIp.get(ipKey) ?? 0) > c.maxConnectionsPerIp)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections-per-ip');
     if (!isValidRoomId(roomIdParam, c.roomIdMaxLength))
       return this.refuse(peer, Close.invalidRoomId, 'invalid-room-id');
@@ -80,7 +103,24 @@ export class Admission {
       return this.refuse(peer, Close.subprotocolRequired, 'subprotocol');
     if (c.requireWss && !isSecure(req, c.trustProxy))
       return this.refuse(peer, Close.wssRequired, 'wss-required');
-    void this.admitAsync(peer, req);
+    const admitting = this.admitAsync(peer, req)
+      .catch((err: unknown) => {
+        this.ctx.faults.report('admission', err, { roomId: peer.roomId });
+        if (peer.state === 'pending') this.refuse(peer, Close.internalError, 'internal-error');
+        else if (peer.state === 'open')
+          this.departures.disconnect(peer, Close.internalError, 'internal-error');
+      })
+      .finally(() => this.inFlight.delete(admitting));
+    this.inFlight.add(admitting);
+  }
+
+  /**
+   * Resolves when every admission in flight has opened or been refused, including undoing a
+   * join that completed after draining began. Shutdown awaits this before closing the backend,
+   * so no late join leaves a member behind in a backend that can no longer remove it.
+   */
+  settled(): Promise<void> {
+    return Promise.allSettled([...this.inFlight]).then(() => undefined);
   }
 
   /** Steps 7–9: authentication, then the atomic join with capacity. */
@@ -126,6 +166,7 @@ export class Admission {
     try {
       const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
         version: peer.version,
+        subject: peer.subject,
       });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
@@ -135,11 +176,34 @@ export class Admission {
     }
     if (peer.state !== 'pending' || this.ctx.state() !== 'ready') {
       // The client left, or the server began draining, while the join was in flight.
-      backend.leave(peer.roomId, peer.id).catch(() => undefined);
       if (peer.state === 'pending') this.refuse(peer, Close.goingAway, 'draining');
-      return;
+      return this.undoJoin(peer);
+    }
+    if (!this.roomSlotFor(peer.roomId)) {
+      // The room existed when this join began (so it reserved nothing), but its last member
+      // left meanwhile and other rooms took the slots: creating it again would pass MAX_ROOMS.
+      this.refuse(peer, Close.tooManyRooms, 'max-rooms');
+      return this.undoJoin(peer);
     }
     this.open(peer, members);
+  }
+
+  /** Whether opening a peer of roomId keeps the node within MAX_ROOMS. */
+  private roomSlotFor(roomId: string): boolean {
+    const { hub, config } = this.ctx;
+    if (hub.get(roomId) || this.roomsReserved.has(roomId)) return true;
+    return hub.rooms.size + this.roomsReserved.size < config.maxRooms;
+  }
+
+  private async undoJoin(peer: Peer): Promise<void> {
+    try {
+      await this.ctx.backend.leave(peer.roomId, peer.id);
+    } catch (err) {
+      this.ctx.logger.warn(
+        { err: errorMessage(err), roomId: peer.roomId },
+        'backend leave failed; the member expires with its lease',
+      );
+    }
   }
 
   private open(peer: Peer, members: string[]): void {
@@ -168,9 +232,7 @@ export class Admission {
       { peerId: peer.id, roomId: peer.roomId, ip: peer.ip, v: peer.version },
       'peer joined',
     );
-    const pending = peer.pending;
-    peer.pending = undefined;
-    if (pending) for (const f of pending) this.messages.handleFrame(peer, f.data, f.isBinary);
+    this.messages.replayPending(peer);
   }
 
   private refuse(peer: Peer, entry: CloseEntry, reason: string): void {
@@ -181,6 +243,7 @@ export class Admission {
     );
     peer.state = 'left';
     peer.pending = undefined;
+    this.departures.release(peer);
     peer.close(entry);
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Authentication at admission (SPEC.md §1 step 7, §10). Placeholder contract; the JWT
- * implementation lives in jwt-auth.ts.
+ * The authentication contract at admission (SPEC.md §1 step 7, §10) and for in-band token
+ * refresh. The implementation is jwt-auth.ts; tests inject their own.
  */
 import type { IncomingMessage } from 'node:http';
 import type { CloseEntry } from '../close-codes.js';
@@ -10,7 +10,7 @@ export type AuthResult =
       ok: true;
       /** ms since epoch, when the token expires */
       expiresAt: number | undefined;
-      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12). */
+      /** The token's `sub`, when it has one (the TURN user, SPEC.md §12; the server API's member listing, §14). */
       subject?: string;
     }
   | { ok: false; close: CloseEntry };

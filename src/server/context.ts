@@ -9,6 +9,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator } from './auth.js';
+import type { CloseGrace } from './close-grace.js';
+import type { Faults } from './faults.js';
 import type { IceServers } from './ice-servers.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
@@ -36,9 +38,16 @@ export interface ServerContext {
   readonly state: () => ServerState;
   /** Every connection, pending or admitted. */
   readonly peers: Set<Peer>;
-  /** Open sockets per client IP (pending and admitted), for MAX_CONNECTIONS_PER_IP. */
+  /**
+   * Open sockets per client IP key (ip-key.ts; pending and admitted, not refused), for
+   * MAX_CONNECTIONS_PER_IP.
+   */
   readonly connectionsPerIp: Map<string, number>;
   readonly limits: WindowLimits;
+  /** Sockets the server is closing, terminated when their grace runs out. */
+  readonly closeGrace: CloseGrace;
+  /** Where error boundaries report what they caught. */
+  readonly faults: Faults;
   /** ICE servers and TURN credentials (SPEC.md §12). */
   readonly ice: IceServers;
 }

@@ -23,23 +23,52 @@ export class Departures implements PeerHost {
 
   /** The server ends the connection: leave now, then send the close frame. */
   disconnect(peer: Peer, entry: CloseEntry, cause: string): void {
-    void this.leave(peer, cause, true);
+    this.leaveGuarded(peer, cause);
     peer.close(entry);
+  }
+
+  /** The server sent a close frame: the socket gets a short grace, not ws's 30 s. */
+  onClosing(peer: Peer): void {
+    this.ctx.closeGrace.add(peer.ws);
+  }
+
+  /**
+   * Give back the peer's MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP slots. Idempotent. Called
+   * when the socket has closed, and already when the server refuses it: a refused socket that
+   * is still finishing its close must not lock out real clients.
+   */
+  release(peer: Peer): void {
+    const { peers, connectionsPerIp } = this.ctx;
+    if (!peers.delete(peer)) return;
+    const n = (connectionsPerIp.get(peer.ipKey) ?? 1) - 1;
+    if (n <= 0) connectionsPerIp.delete(peer.ipKey);
+    else connectionsPerIp.set(peer.ipKey, n);
   }
 
   /** The socket closed (either side): release its slots, then leave if it was admitted. */
   onClose(peer: Peer, code: number): void {
-    const { peers, connectionsPerIp } = this.ctx;
-    peers.delete(peer);
-    const n = (connectionsPerIp.get(peer.ip) ?? 1) - 1;
-    if (n <= 0) connectionsPerIp.delete(peer.ip);
-    else connectionsPerIp.set(peer.ip, n);
+    try {
+      this.released(peer, code);
+    } catch (err) {
+      this.ctx.faults.report('close', err, { roomId: peer.roomId });
+    }
+  }
+
+  private released(peer: Peer, code: number): void {
+    this.release(peer);
     if (peer.state === 'pending') {
       peer.state = 'left'; // admission still running notices and undoes its join
       peer.pending = undefined;
       return;
     }
-    void this.leave(peer, code === 1006 ? 'error' : 'close', true);
+    this.leaveGuarded(peer, code === 1006 ? 'error' : 'close');
+  }
+
+  /** leave() for callers that do not wait: a failure is reported, never unhandled. */
+  leaveGuarded(peer: Peer, cause: string): void {
+    this.leave(peer, cause, true).catch((err: unknown) =>
+      this.ctx.faults.report('leave', err, { roomId: peer.roomId }),
+    );
   }
 
   /**

@@ -19,9 +19,10 @@ import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Close } from '../close-codes.js';
 import type { Config } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuthResult, Authenticator } from './auth.js';
+import { queryOf } from './request-target.js';
 
 export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
 /** Defaults with JWKS_URL (JWT_ALG widens or narrows them). */
@@ -144,10 +145,7 @@ export function tokenFromRequest(req: IncomingMessage): string | undefined {
         return entry.slice(SUBPROTOCOL_TOKEN_PREFIX.length);
     }
   }
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  if (q === -1) return undefined;
-  const token = new URLSearchParams(url.slice(q + 1)).get('token');
+  const token = queryOf(req.url).get('token');
   return token === null || token === '' ? undefined : token;
 }
 
@@ -192,7 +190,7 @@ class CachedJwks {
         // Keep serving the keys we have; try again on a later verification.
         this.fetchedAt = Date.now();
         this.logger.warn(
-          { jwks: this.url.origin + this.url.pathname, err: (err as Error).message },
+          { jwks: this.url.origin + this.url.pathname, err: errorMessage(err) },
           'JWKS refresh failed; using cached keys',
         );
       },

@@ -9,7 +9,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { Faults } from './faults.js';
 import { createRequestHandler, type RouteHost } from './http-routes.js';
 
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -23,6 +25,7 @@ export class Listener {
   constructor(
     private readonly config: Config,
     private readonly metrics: Metrics,
+    private readonly faults: Faults,
     routes: RouteHost,
     onUpgrade: UpgradeHandler,
   ) {
@@ -34,36 +37,61 @@ export class Listener {
       requestTimeout: config.handshakeTimeoutMs,
       connectionsCheckingInterval: Math.max(50, Math.min(1000, config.handshakeTimeoutMs / 4)),
     };
+    const onRequest = this.guardRequests(
+      createRequestHandler(routes, false, config.metricsOnMainPort),
+    );
     this.httpServer =
       config.tlsCertFile && config.tlsKeyFile
-        ? https.createServer(
-            {
-              ...serverOptions,
-              handshakeTimeout: config.handshakeTimeoutMs,
-              cert: readFileSync(config.tlsCertFile),
-              key: readFileSync(config.tlsKeyFile),
-            },
-            createRequestHandler(routes, false),
+        ? createTlsServer(
+            { ...serverOptions, handshakeTimeout: config.handshakeTimeoutMs },
+            config.tlsCertFile,
+            config.tlsKeyFile,
+            onRequest,
           )
-        : http.createServer(serverOptions, createRequestHandler(routes, false));
+        : http.createServer(serverOptions, onRequest);
     this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
     this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
     this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.handshakeDone(socket);
-      onUpgrade(req, socket, head);
+      try {
+        onUpgrade(req, socket, head);
+      } catch (err) {
+        // Before or after the 101: either way only this socket is lost.
+        this.faults.report('upgrade', err);
+        socket.destroy();
+      }
     });
     this.httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
       endAndDestroy(socket, `HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\n\r\n`),
     );
     if (config.healthPort !== undefined)
-      this.healthServer = http.createServer(createRequestHandler(routes, true));
+      this.healthServer = http.createServer(this.guardRequests(createRequestHandler(routes, true)));
   }
 
+  /** The HTTP routes' error boundary: a throw answers 500 (or drops the response), never more. */
+  private guardRequests(handler: http.RequestListener): http.RequestListener {
+    return (req, res) => {
+      try {
+        handler(req, res);
+      } catch (err) {
+        this.faults.report('http-request', err);
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { connection: 'close' }).end();
+      }
+    };
+  }
+
+  /** Listen; a port or address that cannot be had is a ConfigError naming the setting. */
   async listen(): Promise<void> {
-    await listenOn(this.httpServer, this.config.wsPort, this.config.host);
+    const { wsPort, healthPort, host } = this.config;
+    await listenOn(this.httpServer, wsPort, host).catch((err: unknown) => {
+      throw listenError(err, 'WS_PORT', wsPort, host);
+    });
     if (this.healthServer)
-      await listenOn(this.healthServer, this.config.healthPort ?? 0, this.config.host);
+      await listenOn(this.healthServer, healthPort ?? 0, host).catch((err: unknown) => {
+        throw listenError(err, 'HEALTH_PORT', healthPort ?? 0, host);
+      });
   }
 
   get port(): number {
@@ -140,6 +168,42 @@ export function endAndDestroy(socket: Duplex, response: string): void {
   if (!socket.writable) return void socket.destroy();
   socket.end(response, () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** The native TLS server; unreadable or mismatched PEM files are a ConfigError. */
+function createTlsServer(
+  options: https.ServerOptions,
+  certFile: string,
+  keyFile: string,
+  onRequest: http.RequestListener,
+): https.Server {
+  const read = (file: string, setting: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(setting, file, `a readable file (${errorMessage(err)})`);
+    }
+  };
+  const cert = read(certFile, 'TLS_CERT_FILE');
+  const key = read(keyFile, 'TLS_KEY_FILE');
+  try {
+    return https.createServer({ ...options, cert, key }, onRequest);
+  } catch (err) {
+    throw new ConfigError(
+      'TLS_CERT_FILE',
+      certFile,
+      `a PEM certificate matching the PEM key in TLS_KEY_FILE (${errorMessage(err)})`,
+    );
+  }
+}
+
+function listenError(err: unknown, portSetting: string, port: number, host: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES')
+    return new ConfigError(portSetting, String(port), `a port free to listen on (${code})`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new ConfigError('HOST', host, `an address of this machine (${code})`);
+  return err;
 }
 
 function listenOn(server: http.Server, port: number, host: string): Promise<void> {

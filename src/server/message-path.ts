@@ -7,6 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Envelope } from '../backend/backend.js';
+import { Close } from '../close-codes.js';
 import { SCHEMA_ERROR_REPLY, UNKNOWN_PEER_REPLY, parseMessage } from '../protocol/message.js';
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
@@ -14,8 +15,14 @@ import type { Peer } from './peer.js';
 
 const SCHEMA_ERROR_BUF = Buffer.from(SCHEMA_ERROR_REPLY);
 const UNKNOWN_PEER_BUF = Buffer.from(UNKNOWN_PEER_REPLY);
-/** Frames kept per connection while its admission runs; more are dropped (as rate limited). */
+/**
+ * What a connection may hold while its admission runs (auth, the join): at most this many
+ * frames and PENDING_MAX_BYTES in all; more are dropped (counted as rate limited). A frame
+ * over MESSAGE_MAX_BYTES would be dropped after admission anyway, so it is dropped on arrival.
+ * Without the byte cap one pending socket could hold 256 × MAX_FRAME_BYTES (256 MiB).
+ */
 const MAX_PENDING_FRAMES = 256;
+const PENDING_MAX_BYTES = 1024 * 1024;
 
 export class MessagePath {
   constructor(
@@ -23,13 +30,48 @@ export class MessagePath {
     private readonly departures: Departures,
   ) {}
 
-  /** Every frame of a connection arrives here; before admission it waits in `peer.pending`. */
+  /**
+   * Every frame of a connection arrives here; before admission it waits in `peer.pending`.
+   * The frame handler's error boundary: a throw closes this connection with 1011, nothing more.
+   */
   onFrame(peer: Peer, data: Buffer, isBinary: boolean): void {
-    if (peer.state === 'open') return this.handleFrame(peer, data, isBinary);
-    if (peer.state === 'pending' && peer.pending) {
-      if (peer.pending.length < MAX_PENDING_FRAMES) peer.pending.push({ data, isBinary });
-      else this.ctx.metrics.rateLimitDrops.inc({ limit: 'pending' });
+    try {
+      if (peer.state === 'open') return this.handleFrame(peer, data, isBinary);
+      if (peer.state === 'pending' && peer.pending) this.hold(peer, data, isBinary);
+    } catch (err) {
+      this.fault(peer, err);
     }
+  }
+
+  /** The frames held during admission, in order, once the peer is open. */
+  replayPending(peer: Peer): void {
+    const pending = peer.pending;
+    peer.pending = undefined;
+    peer.pendingBytes = 0;
+    if (!pending) return;
+    try {
+      for (const f of pending)
+        if (peer.state === 'open') this.handleFrame(peer, f.data, f.isBinary);
+    } catch (err) {
+      this.fault(peer, err);
+    }
+  }
+
+  private hold(peer: Peer, data: Buffer, isBinary: boolean): void {
+    const pending = peer.pending!;
+    if (
+      data.length > this.ctx.config.messageMaxBytes ||
+      pending.length >= MAX_PENDING_FRAMES ||
+      peer.pendingBytes + data.length > Math.max(PENDING_MAX_BYTES, this.ctx.config.messageMaxBytes)
+    )
+      return this.ctx.metrics.rateLimitDrops.inc({ limit: 'pending' });
+    pending.push({ data, isBinary });
+    peer.pendingBytes += data.length;
+  }
+
+  private fault(peer: Peer, err: unknown): void {
+    this.ctx.faults.report('frame', err, { roomId: peer.roomId });
+    this.departures.disconnect(peer, Close.internalError, 'internal-error');
   }
 
   /** Parse once, validate once, limit, deliver locally, then publish (never awaited). */
@@ -51,7 +93,9 @@ export class MessagePath {
     }
     const { message, to } = parsed;
     if (message.type === 'control' && message.action === 'refresh-token' && this.ctx.auth)
-      return void this.refreshToken(peer, message.payload);
+      return void this.refreshToken(peer, message.payload).catch((err: unknown) =>
+        this.fault(peer, err),
+      );
 
     const room = hub.get(peer.roomId);
     if (!room) return;

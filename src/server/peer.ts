@@ -12,6 +12,8 @@ export interface PeerHost {
   readonly backpressureThreshold: number;
   /** Called when a send would push the receiver's buffer past the threshold. */
   onOverloaded(peer: Peer): void;
+  /** Called when the server has sent this peer a close frame. */
+  onClosing(peer: Peer): void;
 }
 
 export class Peer {
@@ -20,9 +22,11 @@ export class Peer {
   alive = true;
   /** Frames received while admission was in progress, processed in order once admitted. */
   pending: { data: Buffer; isBinary: boolean }[] | undefined = [];
+  /** Bytes held in `pending` (capped in message-path.ts). */
+  pendingBytes = 0;
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
-  /** The token's `sub`, if auth is on and the token has one. */
+  /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
   /**
    * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
@@ -39,8 +43,10 @@ export class Peer {
     readonly version: 1 | 2,
     readonly bucket: TokenBucket,
     private readonly host: PeerHost,
+    /** What per-IP limits count this peer under (ip-key.ts: an IPv6 address by its prefix). */
+    readonly ipKey: string = ip,
   ) {
-    this.ipLimitKey = `msg-ip:${ip}`;
+    this.ipLimitKey = `msg-ip:${ipKey}`;
     this.roomLimitKey = `msg-room:${roomId}`;
   }
 
@@ -56,7 +62,9 @@ export class Peer {
   }
 
   close(entry: CloseEntry | { code: number; reason: string }): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
       this.ws.close(entry.code, entry.reason);
+      this.host.onClosing(this);
+    }
   }
 }

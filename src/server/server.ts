@@ -7,11 +7,14 @@
  *   departures.ts    every way a peer leaves                              (§2, §6)
  *   timers.ts        heartbeat, token expiry, limit sync                  (§3, §6)
  *   room-hub.ts      the local room index and fanout                      (§5)
+ *   close-grace.ts   server-initiated closes end within a short grace
+ *   faults.ts        error boundaries report here (once per site)
  *
  * Lifecycle: starting → ready → draining → closed, changed only by setState(); graceful
  * shutdown (§9) is `close()`, idempotent.
  */
 import { WebSocket, WebSocketServer } from 'ws';
+import { createApi } from '../api/index.js';
 import type { Backend } from '../backend/backend.js';
 import { Close } from '../close-codes.js';
 import type { Config } from '../config.js';
@@ -20,17 +23,23 @@ import type { Metrics } from '../metrics.js';
 import { Admission } from './admission.js';
 import type { Authenticator } from './auth.js';
 import { createWindowLimits, type ServerContext, type ServerState } from './context.js';
+import { CloseGrace } from './close-grace.js';
 import { Departures } from './departures.js';
+import { Faults } from './faults.js';
 import type { RouteHost } from './http-routes.js';
 import { createIceServersRoute } from './ice-route.js';
 import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
+import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
 
 export type { ServerState } from './context.js';
+
+/** How long a backend PING answers /readyz. */
+const READY_CACHE_MS = 1000;
 
 export interface ServerOptions {
   config: Config;
@@ -70,7 +79,10 @@ export class SwitchboardServer {
   private readonly departures: Departures;
   private readonly messages: MessagePath;
   private readonly timers: ServerTimers;
+  private readonly admission: Admission;
+  private readonly control: RoomControl;
   private closing: Promise<void> | undefined;
+  private pinged: { at: number; up: Promise<boolean> } | undefined;
 
   constructor(opts: ServerOptions) {
     const { config } = opts;
@@ -91,12 +103,16 @@ export class SwitchboardServer {
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config),
+      faults: new Faults(opts.logger),
+      closeGrace: new CloseGrace(),
       ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
+    this.admission = admission;
     this.timers = new ServerTimers(this.ctx, this.departures);
+    this.control = new RoomControl(this.ctx, this.departures);
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -112,9 +128,15 @@ export class SwitchboardServer {
       registry: this.metrics.registry,
       extraRoute: opts.extraRoute,
       iceServers: createIceServersRoute(this.ctx),
+      api: createApi(this.ctx),
     };
-    this.listener = new Listener(config, this.metrics, routes, (req, socket, head) =>
-      this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
+    this.listener = new Listener(
+      config,
+      this.metrics,
+      this.ctx.faults,
+      routes,
+      (req, socket, head) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
     );
   }
 
@@ -127,6 +149,7 @@ export class SwitchboardServer {
   async listen(): Promise<void> {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
+      onCommand: (roomId, command) => this.control.onCommand(roomId, command),
     });
     await this.listener.listen();
     this.timers.start();
@@ -162,9 +185,17 @@ export class SwitchboardServer {
     return this.listener.reloadTls();
   }
 
-  private async isReady(): Promise<boolean> {
-    if (this.state !== 'ready' || this.backend.circuitOpen) return false;
-    return this.backend.ping();
+  /**
+   * /readyz: the lifecycle and the circuit are read on every request; the backend's PING
+   * answer is shared for READY_CACHE_MS (and between concurrent requests), so polling the
+   * public port cannot turn into a Redis command per request.
+   */
+  private isReady(): Promise<boolean> {
+    if (this.state !== 'ready' || this.backend.circuitOpen) return Promise.resolve(false);
+    const now = Date.now();
+    if (this.pinged === undefined || now - this.pinged.at >= READY_CACHE_MS)
+      this.pinged = { at: now, up: this.backend.ping().catch(() => false) };
+    return this.pinged.up;
   }
 
   /** Graceful shutdown (SPEC.md §9). Idempotent: every call returns the same promise. */
@@ -176,6 +207,7 @@ export class SwitchboardServer {
   private async shutdown(): Promise<void> {
     this.setState('draining');
     this.timers.stop();
+    this.ctx.closeGrace.drain();
     this.ctx.ice.stop();
     const httpClosed = this.listener.stopAccepting();
 
@@ -191,7 +223,10 @@ export class SwitchboardServer {
     const left = leaving.map((peer) => this.departures.leave(peer, 'shutdown', false));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
+    // Joins still in flight finish (and are undone) while the backend can still remove them.
+    await withTimeout(this.admission.settled(), this.config.drainTimeoutMs);
     for (const peer of this.ctx.peers) peer.ws.terminate();
+    this.ctx.closeGrace.terminateAll();
 
     this.ctx.auth?.close?.();
     await this.backend

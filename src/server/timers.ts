@@ -26,7 +26,11 @@ export class ServerTimers {
       this.expiryTimer.unref();
     }
     if (backend.syncCounters) {
-      this.syncTimer = setInterval(() => void this.syncLimits(), config.rateLimitSyncMs);
+      this.syncTimer = setInterval(
+        () =>
+          void this.syncLimits().catch((err: unknown) => this.ctx.faults.report('limit-sync', err)),
+        config.rateLimitSyncMs,
+      );
       this.syncTimer.unref();
     }
   }
@@ -41,7 +45,7 @@ export class ServerTimers {
   private heartbeat(): void {
     for (const peer of this.ctx.peers) {
       if (!peer.alive) {
-        void this.departures.leave(peer, 'heartbeat', true);
+        this.departures.leaveGuarded(peer, 'heartbeat');
         peer.ws.terminate();
         continue;
       }

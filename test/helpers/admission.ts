@@ -29,11 +29,12 @@ export async function admission(
   c: TestClient,
   ms = 3000,
 ): Promise<'admitted' | Closed> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms; // monotonic: holds when a test mocks Date
   for (;;) {
     if (c.ws.readyState !== WebSocket.OPEN) return c.closed;
     if (isAdmitted(t, c)) return 'admitted';
-    if (Date.now() > deadline) throw new Error(`neither admitted nor refused within ${ms} ms`);
+    if (performance.now() > deadline)
+      throw new Error(`neither admitted nor refused within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -8,8 +8,8 @@ import type { CreateOptions } from '../../src/index.js';
 import { createDemoRoute, findExamplesDir } from '../../src/server/demo-route.js';
 import { buildClientBundle } from '../../examples/build.js';
 import { startServer, type TestServer } from './server.js';
+import { requireBinary } from './system-deps.js';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -25,9 +25,10 @@ export const MEDIA_ARGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-
 /** For tests whose ICE candidates are on 127.0.0.1 (a loopback TURN server's relays). */
 export const LOOPBACK_ICE_ARGS = ['--allow-loopback-in-peer-connection'];
 
+/** Chromium, headless; fails at once with one line when it is not installed (system-deps.ts). */
 export function launchChromium(media = false, extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath: requireBinary('chromium'),
     headless: true,
     args: [...CHROMIUM_ARGS, ...(media ? MEDIA_ARGS : []), ...extraArgs],
     timeout: 30_000,

@@ -9,14 +9,12 @@
  * install it: tests that need it fail fast instead of hanging.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './redis.js';
+import { requireBinary } from './system-deps.js';
 import { TurnClient } from './turn-client.js';
-
-export const TURNSERVER_PATH = process.env.TURNSERVER_PATH ?? '/usr/bin/turnserver';
-export const INSTALL_COTURN = 'install coturn (apt-get install coturn)';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -46,7 +44,7 @@ export interface Coturn {
 const MAX_LOG_LINES = 50_000;
 
 export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
-  if (!existsSync(TURNSERVER_PATH)) throw new Error(INSTALL_COTURN);
+  const turnserver = requireBinary('turnserver'); // TURNSERVER_PATH; one line when missing
   const realm = opts.realm ?? 'switchboard.test';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-coturn-'));
   const port = await freePort();
@@ -79,7 +77,7 @@ export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
     `--pidfile=${path.join(dir, 'turnserver.pid')}`,
     `--db=${path.join(dir, 'turndb')}`,
   ];
-  const proc = spawn(TURNSERVER_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(turnserver, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   const lines: string[] = [];
   const collect = (chunk: Buffer) => {

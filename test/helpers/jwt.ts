@@ -72,6 +72,8 @@ export class JwksServer {
   keys: JWK[] = [];
   fetches = 0;
   mode: JwksMode = 'ok';
+  /** When set, answers every request instead of the key set (e.g. with garbage). */
+  respond: ((res: http.ServerResponse) => void) | undefined;
   private readonly server: http.Server;
   private readonly hanging = new Set<http.ServerResponse>();
 
@@ -82,6 +84,7 @@ export class JwksServer {
         this.hanging.add(res);
         return;
       }
+      if (this.respond) return this.respond(res);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ keys: this.keys }));
     });
@@ -94,6 +97,11 @@ export class JwksServer {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks.json`;
+  }
+
+  /** Requests held open (mode 'hang') and not answered. */
+  get hangingCount(): number {
+    return this.hanging.size;
   }
 
   /** Stop listening and drop every connection: the endpoint is down. */

@@ -7,9 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { requireBinary } from './system-deps.js';
 import type { Cert } from './tls.js';
-
-export const NGINX = '/usr/sbin/nginx';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,11 +75,12 @@ export interface Nginx {
 }
 
 export async function startNginx(dir: string, upstream: number, cert: Cert): Promise<Nginx> {
+  const nginx = requireBinary('nginx');
   const [httpsPort, httpPort] = [await freePort(), await freePort()];
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(dir, upstream, httpsPort, httpPort, cert));
   const child: ChildProcess = spawn(
-    NGINX,
+    nginx,
     ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')],
     {
       stdio: ['ignore', 'ignore', 'pipe'],

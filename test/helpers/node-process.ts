@@ -171,9 +171,9 @@ export async function eventually(
   what = 'condition',
   ms = 5000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms; // monotonic: holds when a test mocks Date
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

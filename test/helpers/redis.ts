@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { requireBinary } from './system-deps.js';
 
 const execFileP = promisify(execFile);
 const live = new Set<ChildProcess>();
@@ -81,6 +82,7 @@ export class RedisServer {
 
   /** Start a fresh redis-server on a free port. */
   static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+    requireBinary('redisServer'); // one line at once when it is not installed
     const server = new RedisServer(
       port ?? (await freePort(extraArgs.includes('--cluster-enabled'))),
       extraArgs,
@@ -113,7 +115,7 @@ export class RedisServer {
       'no',
       ...this.extraArgs,
     ];
-    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const proc = spawn(requireBinary('redisServer'), args, { stdio: 'ignore' });
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     this.proc = proc;
@@ -171,8 +173,9 @@ export class RedisClusterNodes {
           ]),
         );
       }
+      const cli = requireBinary('redisCli');
       await execFileP(
-        'redis-cli',
+        cli,
         [
           '--cluster',
           'create',
@@ -186,12 +189,7 @@ export class RedisClusterNodes {
       const deadline = Date.now() + 20_000;
       for (const s of servers) {
         for (;;) {
-          const { stdout } = await execFileP('redis-cli', [
-            '-p',
-            String(s.port),
-            'cluster',
-            'info',
-          ]);
+          const { stdout } = await execFileP(cli, ['-p', String(s.port), 'cluster', 'info']);
           if (stdout.includes('cluster_state:ok')) break;
           if (Date.now() > deadline) throw new Error('cluster did not reach state ok');
           await new Promise((r) => setTimeout(r, 100));

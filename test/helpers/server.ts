@@ -166,15 +166,18 @@ export async function join(
   return client;
 }
 
-/** Poll a condition on the event loop (setImmediate), bounded in time. */
+/**
+ * Poll a condition every 5 ms, bounded in time. The deadline is on the monotonic clock, so it
+ * holds in tests that mock Date.
+ */
 export async function until(
   cond: () => boolean | Promise<boolean>,
   ms = 5000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -204,4 +207,14 @@ export async function memberV2(
   if (welcome.action !== 'welcome')
     throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
   return Object.assign(c, { id: welcome.payload.peerId });
+}
+
+/**
+ * Await every promise, then throw the first failure. For a `before` that starts fixtures in
+ * parallel, each assigning itself when it is up: unlike Promise.all, nothing is still starting
+ * when `after` runs, so `after` stops everything that did start and the file can end.
+ */
+export async function settle(promises: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { requireBinary } from './system-deps.js';
 
 export interface Cert {
   certFile: string;
@@ -25,7 +26,7 @@ export function makeCert(dir: string, name: string): Cert {
   const certFile = path.join(dir, `${name}.crt`);
   const keyFile = path.join(dir, `${name}.key`);
   execFileSync(
-    'openssl',
+    requireBinary('openssl'),
     [
       'req',
       '-x509',
