@@ -20,9 +20,10 @@
  * expires (a TURN server may refuse to refresh an allocation whose credential has expired; and
  * any later restart, e.g. after a network change, must not meet an expired credential).
  *
- * Peer ids change when a client reconnects (a new connection is a new peer), so after a
- * reconnect every connection is rebuilt from the new welcome: the others see a peer leave and
- * a new one join, and negotiate afresh.
+ * A reconnect that resumes (SPEC.md §13: same peer id, nothing lost) keeps every connection:
+ * the media and data channels never noticed the signaling blip. A reconnect that could not
+ * resume is a new peer id, so every connection is rebuilt from the new welcome: the others see
+ * a peer leave and a new one join, and negotiate afresh.
  */
 import { Emitter } from './emitter.js';
 import type { ReceivedMessage, SignalingClient, Welcome } from './signaling-client.js';
@@ -62,7 +63,7 @@ export interface PeerMeshOptions {
 export interface MeshEvents {
   /** A connection to a remote peer was created (setup already ran). */
   peer: [RemotePeer];
-  /** The connection to a remote peer was closed (it left, or this client reconnected). */
+  /** The connection to a remote peer was closed (it left, or this client rejoined as new). */
   'peer-closed': [peerId: string];
   /**
    * Both sides offered at once: this side ignored the remote offer (impolite) or rolled back its

@@ -1,7 +1,9 @@
 /**
  * The signaling connection: one WebSocket to a Switchboard server (SPEC.md §1–§4), typed events,
  * automatic reconnection for retryable closes, and a bounded send queue that keeps messages
- * sent while disconnected and flushes them in order once connected again.
+ * sent while disconnected and flushes them in order once connected again. In protocol v2 a
+ * reconnect resumes the session (SPEC.md §13): the same peer id, and what the room sent
+ * meanwhile delivered exactly once; `resumed` is emitted instead of `welcome`.
  *
  * State: connecting → open → (reconnecting → connecting → open)* → closed, changed only in
  * setState(). Works with the browser's WebSocket or an injected implementation (`ws` in Node).
@@ -97,6 +99,10 @@ export interface Welcome {
   peerId: string;
   roomId: string;
   peers: string[];
+  /** SPEC.md §13: present on every v2 welcome of a server with resume on. */
+  resumeToken?: string;
+  /** Present when this welcome answers a resume attempt. */
+  resumed?: boolean;
   /** The server's STUN/TURN servers, TURN with a short-lived credential (absent: none offered). */
   iceServers?: IceServer[];
 }
@@ -116,8 +122,16 @@ export interface CloseInfo {
 export interface ClientEvents {
   /** The WebSocket opened (first time and after every reconnect). */
   open: [{ url: string; reconnected: boolean }];
-  /** v2: admitted; own id and the peers already in the room. Again after every reconnect. */
+  /**
+   * v2: admitted; own id and the peers already in the room. Again after a reconnect that could
+   * not resume (a new peer id: every previous peer was reported left just before).
+   */
   welcome: [Welcome];
+  /**
+   * v2: a reconnect resumed the session (SPEC.md §13): same peer id, nothing lost; peers that
+   * left or joined meanwhile were reported just before (peer-left / peer-joined).
+   */
+  resumed: [Welcome];
   'peer-joined': [peerId: string];
   /** A peer left (v1: the id is unknown, undefined). */
   'peer-left': [peerId: string | undefined];
@@ -153,6 +167,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private urlIndex = 0;
   private opened = false;
+  /** The latest welcome's resume token (v2); used once, on the next reconnect. */
+  private resumeToken: string | undefined;
   private timer: unknown;
   private readonly timers: Timers;
   private resolveReady!: () => void;
@@ -194,7 +210,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
   send(message: OutgoingMessage): boolean {
     if (this.state === 'closed') return false;
     const text = JSON.stringify(message);
-    if (this.ws && this.ws.readyState === OPEN && this.queue.length === 0) {
+    if (this.ws && this.ws.readyState === OPEN && this.queue.length === 0 && this.admittedNow) {
       this.ws.send(text);
       return true;
     }
@@ -231,6 +247,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
     const u = new URL(base);
     u.searchParams.set('roomId', this.opts.roomId);
     if (this.protocolVersion === 2) u.searchParams.set('v', '2');
+    if (this.protocolVersion === 2 && this.resumeToken !== undefined)
+      u.searchParams.set('resume', this.resumeToken);
     let protocols = this.opts.protocols;
     if (this.opts.token !== undefined) {
       if (this.opts.tokenTransport === 'subprotocol') {
@@ -270,8 +288,12 @@ export class SignalingClient extends Emitter<ClientEvents> {
       const reconnected = this.opened;
       this.opened = true;
       this.emit('open', { url: target, reconnected });
-      if (this.protocolVersion === 1) this.admitted();
-      this.flush();
+      // v1 flushes at once; v2 after the welcome, so what was queued while disconnected
+      // follows the resume (and goes nowhere if the client was refused).
+      if (this.protocolVersion === 1) {
+        this.admitted();
+        this.flush();
+      }
     };
     ws.onmessage = (ev) => this.onMessage(ev.data);
     ws.onerror = () => undefined; // a close event always follows
@@ -283,8 +305,12 @@ export class SignalingClient extends Emitter<ClientEvents> {
     while (ws && ws.readyState === OPEN && this.queue.length > 0) ws.send(this.queue.shift()!);
   }
 
+  /** The current connection has been admitted (v2: its welcome arrived). */
+  private admittedNow = false;
+
   private admitted(): void {
     this.attempt = 0;
+    this.admittedNow = true;
     this.resolveReady();
   }
 
@@ -293,6 +319,7 @@ export class SignalingClient extends Emitter<ClientEvents> {
     this.timers.clearTimeout(this.timer);
     detach(ws);
     this.ws = undefined;
+    this.admittedNow = false;
     if (ws.readyState !== 3 /* CLOSED */) ws.close();
     // v1 has no admission message: a connection that stayed up a while counts as admitted.
     if (this.protocolVersion === 1 && Date.now() - openedAt > 5000) this.attempt = 0;
@@ -377,6 +404,8 @@ export class SignalingClient extends Emitter<ClientEvents> {
   }
 
   private onWelcome(w: Welcome): void {
+    this.resumeToken = w.resumeToken;
+    if (w.resumed === true && w.peerId === this.peerId) return this.onResumed(w);
     const previous = [...this.peers];
     this.peers.clear();
     this.peerId = w.peerId;
@@ -389,6 +418,28 @@ export class SignalingClient extends Emitter<ClientEvents> {
     const welcome: Welcome = { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] };
     if (Array.isArray(w.iceServers)) welcome.iceServers = w.iceServers;
     this.emit('welcome', welcome);
+    this.flush();
+  }
+
+  /** Same id: the peers see no change; only who left or joined meanwhile is reported. */
+  private onResumed(w: Welcome): void {
+    const now = new Set(w.peers);
+    for (const id of [...this.peers])
+      if (!now.has(id)) {
+        this.peers.delete(id);
+        this.emit('peer-left', id);
+      }
+    for (const id of w.peers) this.addPeer(id);
+    this.admitted();
+    const resumed: Welcome = { peerId: w.peerId, roomId: w.roomId, peers: [...w.peers] };
+    if (Array.isArray(w.iceServers)) {
+      // Fresh TURN credentials with the resume: applied like an ice-servers refresh.
+      resumed.iceServers = w.iceServers;
+      this.iceServers = w.iceServers;
+      this.emit('ice-servers', this.iceServers);
+    }
+    this.emit('resumed', resumed);
+    this.flush();
   }
 }
 

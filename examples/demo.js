@@ -24,6 +24,7 @@
     trace: [],
     /** how many times the signaling connection was (re)admitted */
     welcomes: 0,
+    resumes: 0,
     openChannels: () => [...demo.channels.values()].filter((c) => c.readyState === 'open').length,
   };
   window.demo = demo;
@@ -74,6 +75,11 @@
       $('me').textContent = w.peerId;
       $('state').textContent = 'joined';
       log(`joined ${w.roomId} as ${w.peerId} with ${w.peers.length} peer(s)`, 'me');
+    });
+    client.on('resumed', (w) => {
+      demo.resumes++;
+      $('state').textContent = 'joined';
+      log(`resumed as ${w.peerId}: connections kept`, 'me');
     });
     client.on('peer-joined', (id) => log(`${id} joined`, 'me'));
     client.on('peer-left', (id) => log(`${id ?? 'a peer'} left`, 'me'));

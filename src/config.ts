@@ -76,6 +76,8 @@ export interface Config {
   logLevel: string;
   logPretty: boolean;
   demo: boolean;
+  resumeWindowMs: number;
+  resumeMailboxBytes: number;
   stunUrls: string[];
   turnUrls: string[];
   turnSecret: string | undefined;
@@ -134,6 +136,8 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   logPretty: false,
   demo: false,
+  resumeWindowMs: 30_000,
+  resumeMailboxBytes: 262_144,
   stunUrls: [],
   turnUrls: [],
   turnSecret: undefined,
@@ -407,6 +411,18 @@ export const SETTINGS: readonly Setting[] = [
     env: 'API_KEYS',
     kind: { type: 'list' },
     doc: 'comma-separated bearer keys of the server API at /api/v1/ (any one accepted; unset: every /api/ path is 404)',
+  },
+  {
+    key: 'resumeWindowMs',
+    env: 'RESUME_WINDOW_MS',
+    kind: int(0, 3_600_000),
+    doc: 'how long a lost v2 connection stays resumable (SPEC.md §13); 0 disables resume',
+  },
+  {
+    key: 'resumeMailboxBytes',
+    env: 'RESUME_MAILBOX_BYTES',
+    kind: int(1024, 64 * 1024 * 1024),
+    doc: 'what the room sends a detached peer is kept up to this many bytes; more ends its session',
   },
 ];
 

@@ -124,6 +124,8 @@ export interface Metrics {
   disconnects: Counter<'cause'>;
   redisPublishFailures: Counter;
   reapedMembers: Counter;
+  resumes: Counter<'result'>;
+  detachedPeers: Gauge;
   turnCredentialsIssued: Counter<'via'>;
   apiRequests: Counter<'route' | 'status'>;
 }
@@ -208,6 +210,17 @@ export function createMetrics(registry = new Registry(), withDefaults = true): M
     reapedMembers: new Counter({
       name: 'signaling_reaped_members_total',
       help: 'Members of crashed nodes removed by this node',
+      registers,
+    }),
+    resumes: new Counter({
+      name: 'signaling_resumes_total',
+      help: 'Resume attempts (SPEC.md §13) by result: resumed, expired, unknown, overflow',
+      labelNames: ['result'],
+      registers,
+    }),
+    detachedPeers: new Gauge({
+      name: 'signaling_detached_peers',
+      help: 'Peers detached from this node and still resumable, as far as this node knows',
       registers,
     }),
     turnCredentialsIssued: new Counter({

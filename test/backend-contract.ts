@@ -107,7 +107,7 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
       withNodes(2, async (a, b) => {
         const room = newRoom();
         const [c1, c2, c3] = [newId(), newId(), newId()];
-        assert.deepEqual(await a.join(room, c1, 2), { ok: true, members: [c1] });
+        assert.deepEqual(await a.join(room, c1, 2), { ok: true, members: [c1], detached: [] });
         const second = await b.join(room, c2, 2);
         assert.ok(second.ok);
         assert.deepEqual([...second.members].sort(), [c1, c2].sort());
@@ -123,13 +123,85 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
         assert.deepEqual(await b.backend.members(room), []);
       }));
 
+    test('resume sessions: detach keeps the member, keep fills the mailbox in order, claim is single use and bound to its room', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        const [p, q] = [newId(), newId()];
+        await a.join(room, p, 2);
+        await b.join(room, q, 2);
+        const deadline = await a.backend.detach(room, p, 'hash-1', 60_000, 4096);
+        assert.ok(deadline > Date.now() - 5000);
+        // Still a member: it holds its place.
+        assert.deepEqual((await b.backend.members(room)).sort(), [p, q].sort());
+        assert.equal((await b.backend.join(room, newId(), 2)).ok, false);
+        const joined = await b.backend.join(room, q, 2);
+        assert.ok(joined.ok);
+        assert.deepEqual(
+          joined.detached.map((d) => d.peerId),
+          [p],
+        );
+        const overflowed: string[] = [];
+        for (let i = 0; i < 3; i++)
+          b.backend.keep(room, [p], JSON.stringify({ n: i }), (id) => overflowed.push(id));
+        // Within the relay grace nothing is claimed yet.
+        const early = await a.backend.claim(room, 'hash-1', 60_000);
+        assert.equal(early.result, 'early');
+        assert.ok(early.result === 'early' && early.waitMs > 50_000 && early.waitMs <= 60_000);
+        assert.deepEqual(await a.backend.claim(newRoom(), 'hash-1', 0), { result: 'unknown' });
+        assert.deepEqual(await a.backend.claim(room, 'hash-2', 0), { result: 'unknown' });
+        const claimed = await b.backend.claim(room, 'hash-1', 0);
+        assert.equal(claimed.result, 'resumed');
+        if (claimed.result !== 'resumed') return;
+        assert.equal(claimed.peerId, p);
+        assert.deepEqual(claimed.mailbox, ['{"n":0}', '{"n":1}', '{"n":2}']);
+        assert.deepEqual(claimed.members.sort(), [p, q].sort());
+        assert.deepEqual(overflowed, []);
+        assert.deepEqual(await a.backend.claim(room, 'hash-1', 0), { result: 'unknown' });
+        // Attached again: keep no longer appends, expire leaves it alone.
+        b.backend.keep(room, [p], '{"late":1}', () => undefined);
+        assert.equal(await a.backend.expire(room, p), 'attached');
+      }));
+
+    test('resume sessions: overflow and window end each end the session once', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        const [p, q, r] = [newId(), newId(), newId()];
+        await a.join(room, p, 5);
+        await a.join(room, q, 5);
+        await b.join(room, r, 5);
+        await a.backend.detach(room, p, 'hash-p', 60_000, 1024);
+        const qDeadline = await a.backend.detach(room, q, 'hash-q', 300, 1024);
+        const overflowed: string[] = [];
+        const big = JSON.stringify({ x: 'y'.repeat(600) });
+        b.backend.keep(room, [p], big, (id) => overflowed.push(id));
+        b.backend.keep(room, [p], big, (id) => overflowed.push(id));
+        await until(() => overflowed.length > 0, 5000, 'overflow reported');
+        assert.deepEqual(overflowed, [p]);
+        assert.deepEqual(await b.backend.claim(room, 'hash-p', 0), {
+          result: 'overflow',
+          peerId: p,
+        });
+        const ends = await Promise.all([a.backend.expire(room, p), b.backend.expire(room, p)]);
+        assert.deepEqual(ends.sort(), ['ended', 'gone']);
+        assert.equal(await a.backend.expire(room, q), 'open');
+        await until(() => Date.now() > qDeadline + 50, 5000, 'window end');
+        assert.deepEqual(await b.backend.claim(room, 'hash-q', 0), {
+          result: 'expired',
+          peerId: q,
+        });
+        const qEnds = await Promise.all([a.backend.expire(room, q), b.backend.expire(room, q)]);
+        assert.deepEqual(qEnds.sort(), ['ended', 'gone']);
+        assert.deepEqual(await b.backend.members(room), [r]);
+        assert.equal(await b.backend.expire(room, r), 'attached');
+      }));
+
     test('join and leave are idempotent', () =>
       withNodes(2, async (a, b) => {
         const room = newRoom();
         const c1 = newId();
-        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1] });
+        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1], detached: [] });
         // Already a member: admitted again although the room is at capacity.
-        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1] });
+        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1], detached: [] });
         assert.deepEqual(await b.backend.members(room), [c1]);
         await a.leave(room, c1);
         await a.backend.leave(room, c1);

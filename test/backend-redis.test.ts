@@ -49,6 +49,7 @@ test('REDIS_URL with a password and a database number', async () => {
     assert.deepEqual(await backend.join('pw-room', 'client:1', 10), {
       ok: true,
       members: ['client:1'],
+      detached: [],
     });
     assert.deepEqual(await admin.smembers('room:pw-room'), ['client:1']);
     assert.equal(await backend.ping(), true);

@@ -1,7 +1,8 @@
 /**
  * End-to-end in real headless Chromium across two server nodes sharing one real Redis
  * (scenarios 3 and 4 of issue 5): pages on different nodes open a data channel, and a page whose
- * node stops fails over to the other node and renegotiates.
+ * node stops fails over to the other node: it resumes there (SPEC.md §13, the connection kept),
+ * or with resume off, renegotiates.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -41,8 +42,8 @@ after(
   { timeout: 30_000 },
 );
 
-async function node(): Promise<DemoServer> {
-  const n = await startDemoServer({ redisUrl: redis.url });
+async function node(overrides: { resumeWindowMs?: number } = {}): Promise<DemoServer> {
+  const n = await startDemoServer({ redisUrl: redis.url, ...overrides });
   assert.equal(n.server.backend.kind, 'redis');
   nodes.add(n);
   return n;
@@ -72,10 +73,44 @@ test(
 );
 
 test(
-  'a page whose node stops reconnects to the other node and renegotiates',
+  'a page whose node stops resumes on the other node: same id, the data channel stays open, nothing renegotiated',
   { timeout: 60_000 },
   async () => {
     const [a, b] = await Promise.all([node(), node()]);
+    const room = 'cluster-resume';
+    const p1 = await openDemo(browser, a.httpUrl, { room, server: `${a.url},${b.url}` });
+    const p2 = await openDemo(browser, b.httpUrl, { room, server: b.url });
+    await Promise.all([waitForChannels(p1, 1), waitForChannels(p2, 1)]);
+    const [id1, id2] = await Promise.all([peerIdOf(p1), peerIdOf(p2)]);
+    const pcs = () => p2.page.evaluate(() => [...window.demo!.mesh!.peers.keys()]);
+    assert.deepEqual(await pcs(), [id1]);
+
+    // Stop node A (a rolling restart's step): p1 is closed 1001, detached, resumes on B.
+    await a.close();
+    nodes.delete(a);
+    await p1.page.waitForFunction(() => window.demo?.resumes === 1, null, { timeout: 15_000 });
+    await until(() => localPeers(b, room) === 2, 10_000, 'both pages on node B');
+    assert.equal(await peerIdOf(p1), id1, 'same peer id');
+    const counts = await p1.page.evaluate(() => ({
+      welcomes: window.demo!.welcomes,
+      open: window.demo!.openChannels(),
+    }));
+    assert.deepEqual(counts, { welcomes: 1, open: 1 });
+    assert.deepEqual(await pcs(), [id1], 'p2 kept its connection to p1');
+    await sendChat(p1, 'after the restart');
+    assert.equal(await waitForChat(p2, 'after the restart'), id1);
+    await sendChat(p2, 'still here');
+    assert.equal(await waitForChat(p1, 'still here'), id2);
+    assert.deepEqual([...p1.errors, ...p2.errors], []);
+    await Promise.all([p1.page.context().close(), p2.page.context().close()]);
+  },
+);
+
+test(
+  'with resume off, a page whose node stops reconnects to the other node and renegotiates',
+  { timeout: 60_000 },
+  async () => {
+    const [a, b] = await Promise.all([node({ resumeWindowMs: 0 }), node({ resumeWindowMs: 0 })]);
     const room = 'cluster-failover';
     // p1 lists both nodes (A first); p2 only knows B.
     const p1 = await openDemo(browser, a.httpUrl, { room, server: `${a.url},${b.url}` });

@@ -21,6 +21,7 @@ import { observedJwtAuth } from './helpers/auth-spy.js';
 import { FakeTimers } from './helpers/fake-timers.js';
 import { SECRET, signHs } from './helpers/jwt.js';
 import { join, startServer, until, type TestServer } from './helpers/server.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const servers = new Set<TestServer>();
 const clients = new Set<SignalingClient>();
@@ -280,6 +281,48 @@ test('reconnects after a server restart on the same port and gets a new welcome'
   assert.deepEqual([...b.peers], [a.peerId]);
   // the old session's peer is reported gone (once), so helpers drop its connection
   assert.deepEqual(left, [oldB]);
+});
+
+test('v2 reconnect after a network cut resumes: same id, `resumed` not `welcome`, nothing lost either way, the other peer sees nothing', async () => {
+  const s = await server();
+  const proxy = await TcpProxy.start(s.port);
+  try {
+    const a = client({ url: proxy.url, roomId: 'sdk-resume' });
+    const b = client({ url: s.url, roomId: 'sdk-resume' });
+    const [wa] = await next(a, 'welcome');
+    await b.ready;
+    await until(() => a.peers.size === 1 && b.peers.size === 1, 3000, 'a and b see each other');
+    const welcomes: unknown[] = [];
+    a.on('welcome', (w) => welcomes.push(w));
+    const bEvents: string[] = [];
+    b.on('peer-left', (id) => bEvents.push(`left ${id}`));
+    b.on('peer-joined', (id) => bEvents.push(`joined ${id}`));
+    const aGot: string[] = [];
+    a.on('message', (m) => m.type === 'control' && aGot.push(m.action));
+    const bGot: string[] = [];
+    b.on('message', (m) => m.type === 'control' && bGot.push(m.action));
+
+    const down = next(a, 'close');
+    const resumed = next(a, 'resumed', 8000);
+    proxy.sever();
+    const [info] = await down;
+    assert.equal(info.code, 1006);
+    assert.equal(info.willRetry, true);
+    for (let i = 0; i < 5; i++) a.send({ type: 'control', action: `a${i}` }); // queued
+    for (let i = 0; i < 5; i++) b.send({ type: 'control', action: `b${i}`, to: wa.peerId });
+    const [w] = await resumed;
+    assert.equal(w.peerId, wa.peerId);
+    assert.equal(a.peerId, wa.peerId);
+    assert.deepEqual(w.peers, [b.peerId]);
+    await until(() => aGot.length === 5 && bGot.length === 5, 5000, 'both sides got all');
+    assert.deepEqual(aGot, ['b0', 'b1', 'b2', 'b3', 'b4']);
+    assert.deepEqual(bGot, ['a0', 'a1', 'a2', 'a3', 'a4']);
+    assert.deepEqual(welcomes, []);
+    assert.deepEqual(bEvents, []);
+    assert.deepEqual([...a.peers], [b.peerId]);
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('messages sent while reconnecting are queued (bounded) and flushed in order', async () => {

@@ -39,7 +39,9 @@ async function joinV2(roomId: string): Promise<{ c: TestClient; id: string; welc
 test('welcome carries own id, the room and the members already there', async () => {
   const a = await joinV2('v2-welcome');
   assert.match(a.id, /^client:[0-9a-f-]{36}$/);
-  assert.deepEqual(a.welcome.payload, { peerId: a.id, roomId: 'v2-welcome', peers: [] });
+  const { resumeToken, ...rest } = a.welcome.payload as { resumeToken?: string };
+  assert.deepEqual(rest, { peerId: a.id, roomId: 'v2-welcome', peers: [] });
+  assert.equal(typeof resumeToken, 'string'); // SPEC.md §13
   const b = await joinV2('v2-welcome');
   assert.deepEqual(b.welcome.payload.peers, [a.id]);
   assert.equal(b.welcome.payload.roomId, 'v2-welcome');

@@ -25,16 +25,77 @@ export interface Envelope {
   senderId: string;
   data: SignalMessage | { type: 'peer-disconnected' };
   originServerId: string;
-  /** 'join': data is the v2 peer-joined control (v1 receivers skip it); 'leave': data is peer-disconnected. */
-  event?: 'join' | 'leave';
+  /**
+   * 'join': data is the v2 peer-joined control (v1 receivers skip it); 'leave': data is
+   * peer-disconnected; 'detach' / 'resume': senderId's connection was lost and is kept for
+   * resume (SPEC.md §13) / came back on the publishing node; 'takeover': a resume asks the
+   * node holding senderId's connection (half-open) to detach it, if its token hash is `hash`.
+   * Peers see nothing of these three; nodes use them to know whom to keep messages for.
+   */
+  event?: 'join' | 'leave' | 'detach' | 'resume' | 'takeover';
+  /** 'takeover': SHA-256 of the resume token presented. */
+  hash?: string;
   /** Directed message: only this peer receives it. */
   to?: string;
+  /**
+   * Per-node sequence number of a message: with originServerId it identifies the message, so
+   * a resuming node delivers a kept message once even when it also heard it live.
+   */
+  seq?: number;
+  /** Detached peers the origin appended this message to the mailbox of (SPEC.md §13). */
+  kept?: string[];
+  /** 'detach': when the window ends, ms since epoch (the detaching node's clock). */
+  deadline?: number;
 }
+
+/** A detached peer of a room, as a join result reports it. */
+export interface DetachedMember {
+  peerId: string;
+  /** Window end, ms since epoch. */
+  deadline: number;
+}
+
+/**
+ * The outcome of a resume claim (SPEC.md §13). `resumed`: the session was this room's, its window
+ * was open and its mailbox within the cap; the peer is attached to the claiming node and the
+ * session is gone (single use). Otherwise nothing changed except that an ended session's peer
+ * is named (`peerId`) so the caller can end it with `expire`.
+ */
+export type ClaimResult =
+  | {
+      result: 'resumed';
+      peerId: string;
+      /** The kept envelopes (JSON), in append order. */
+      mailbox: string[];
+      /** Every member of the room, the resumed peer included. */
+      members: string[];
+      /** How long the peer was detached, ms. */
+      detachedMs: number;
+      /** The room's other detached members. */
+      detached: DetachedMember[];
+    }
+  | {
+      result: 'unknown';
+      /** The named peer is attached (its connection may be half-open) to this node. */
+      attachedTo?: string;
+    }
+  | { result: 'expired' | 'overflow'; peerId: string }
+  /** Detached less than `graceMs` ago: nothing changed; claim again after `waitMs`. */
+  | { result: 'early'; peerId: string; waitMs: number };
+
+/**
+ * `ended`: this call ended the session (the caller announces the leave, once cluster-wide);
+ * `open`: its window has not ended (clocks differ: try later); `attached`: it was resumed;
+ * `gone`: no trace of it (already ended by another node, or the backend lost its data).
+ */
+export type ExpireResult = 'ended' | 'open' | 'attached' | 'gone';
 
 export type JoinResult =
   | {
       ok: true;
       /** Every member of the room after the join, the joiner included. */ members: string[];
+      /** Members of those that are detached (SPEC.md §13). */
+      detached: DetachedMember[];
     }
   | { ok: false; reason: 'full' };
 
@@ -172,9 +233,10 @@ export interface Backend {
   /**
    * Start receiving envelopes of roomId. Called by the hub when the room gets its first local
    * member; `unsubscribe` when it loses its last. A node receives nothing for rooms it has not
-   * subscribed. Calls for one room are applied in call order.
+   * subscribed. Calls for one room are applied in call order. The promise resolves once
+   * envelopes published from then on are received (never rejects; callers may ignore it).
    */
-  subscribe(roomId: string): void;
+  subscribe(roomId: string): Promise<void>;
   unsubscribe(roomId: string): void;
 
   /**
@@ -193,6 +255,64 @@ export interface Backend {
    * Absent on backends that are single-node (memory).
    */
   syncCounters?(windowStart: number, deltas: Map<string, number>): Promise<Map<string, number>>;
+
+  // ---- resume (SPEC.md §13) -------------------------------------------------------------
+  // A detached peer stays a member (it holds its place); the session record maps the hash of its
+  // resume token to it; its mailbox keeps what the room sends it. Everything of a session lives
+  // with its room (one hash slot with Redis), so each step below is one atomic script.
+
+  /**
+   * Whether sessions outlive this process (another node can resume them). false for memory:
+   * a drain then ends peers as leaves, since nothing would be left to resume from.
+   */
+  readonly sharedSessions: boolean;
+
+  /**
+   * Mark peerId of roomId detached for windowMs under the session `tokenHash`, with an empty
+   * mailbox capped at mailboxBytes. Atomic. Resolves to the window end (ms since epoch).
+   * Rejects on backend failure (the caller then ends the peer as a leave).
+   */
+  detach(
+    roomId: string,
+    peerId: string,
+    tokenHash: string,
+    windowMs: number,
+    mailboxBytes: number,
+  ): Promise<number>;
+
+  /**
+   * Append `payload` (an envelope's JSON) to the mailbox of each of peerIds still detached, in
+   * call order with this node's publishes: issued before the publish of the same envelope, it
+   * reaches the backend first. A peer whose mailbox would pass its cap is marked overflowed
+   * (its mailbox dropped); `onOverflow` names it once, so the caller can end it.
+   * Fire and forget: never awaited on the hot path; failures are counted, never thrown.
+   */
+  keep(
+    roomId: string,
+    peerIds: readonly string[],
+    payload: string,
+    onOverflow: (peerId: string) => void,
+  ): void;
+
+  /**
+   * Take the session of `tokenHash` in roomId, atomically and once: of two claims of one token
+   * at most one resumes. A session detached less than `graceMs` ago is left alone (`early`), so
+   * that copies relayed by the detaching node (resume.ts) land in the mailbox first.
+   * Rejects on backend failure.
+   */
+  claim(
+    roomId: string,
+    tokenHash: string,
+    graceMs: number,
+    namedPeer?: string,
+  ): Promise<ClaimResult>;
+
+  /**
+   * End peerId's detached session if its window has ended or its mailbox overflowed: the peer
+   * stops being a member. Atomic, so of several nodes trying only one gets `ended` (and
+   * announces the leave). Rejects on backend failure.
+   */
+  expire(roomId: string, peerId: string): Promise<ExpireResult>;
 
   /** Circuit breaker state (SPEC.md §7); always false for memory. */
   readonly circuitOpen: boolean;

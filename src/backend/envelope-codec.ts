@@ -19,6 +19,11 @@ export class EnvelopeCodec {
     let s = this.ownPrefix + '"senderId":' + JSON.stringify(e.senderId);
     if (e.event !== undefined) s += ',"event":"' + e.event + '"';
     if (e.to !== undefined) s += ',"to":' + JSON.stringify(e.to);
+    if (e.seq !== undefined) s += ',"seq":' + e.seq;
+    // Resume (SPEC.md §13): only in rooms with detached peers, or on their events.
+    if (e.kept !== undefined) s += ',"kept":' + JSON.stringify(e.kept);
+    if (e.deadline !== undefined) s += ',"deadline":' + e.deadline;
+    if (e.hash !== undefined) s += ',"hash":' + JSON.stringify(e.hash);
     return s + ',"data":' + JSON.stringify(e.data) + '}';
   }
 
@@ -63,7 +68,16 @@ export function isEnvelope(v: unknown): v is Envelope {
     data !== null &&
     typeof data === 'object' &&
     typeof data.type === 'string' &&
-    (e.event === undefined || e.event === 'join' || e.event === 'leave') &&
-    (e.to === undefined || typeof e.to === 'string')
+    (e.event === undefined ||
+      e.event === 'join' ||
+      e.event === 'leave' ||
+      e.event === 'detach' ||
+      e.event === 'resume' ||
+      e.event === 'takeover') &&
+    (e.to === undefined || typeof e.to === 'string') &&
+    (e.seq === undefined || typeof e.seq === 'number') &&
+    (e.deadline === undefined || typeof e.deadline === 'number') &&
+    (e.hash === undefined || typeof e.hash === 'string') &&
+    (e.kept === undefined || (Array.isArray(e.kept) && e.kept.every((x) => typeof x === 'string')))
   );
 }

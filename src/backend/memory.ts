@@ -8,7 +8,10 @@ import {
   API_SENDER_ID,
   type Backend,
   type BackendHandler,
+  type ClaimResult,
+  type DetachedMember,
   type Envelope,
+  type ExpireResult,
   type JoinResult,
   type MemberInfo,
   type RoomCommand,
@@ -22,6 +25,17 @@ import { RoomSequence } from './room-sequence.js';
 /** Entries a room-listing page looks at, at most (bounded work per API call). */
 const LIST_BUDGET = 10_000;
 
+/** A detached peer's session (SPEC.md §13). */
+interface Session {
+  tokenHash: string;
+  deadline: number;
+  detachedAt: number;
+  cap: number;
+  bytes: number;
+  overflow: boolean;
+  mailbox: string[];
+}
+
 interface StoredMember extends MemberInfo {
   readonly joinedAt: number;
   /** The node the member is connected to. */
@@ -31,12 +45,17 @@ interface StoredMember extends MemberInfo {
 export class MemoryStore {
   readonly rooms = new Map<string, Map<string, StoredMember>>();
   readonly subscribers = new Map<string, Set<MemoryBackend>>();
+  /** roomId → detached peer id → session. */
+  readonly detached = new Map<string, Map<string, Session>>();
+  /** Hash of a resume token → where its session is. */
+  readonly sessions = new Map<string, { roomId: string; peerId: string }>();
   readonly sequence = new RoomSequence();
 }
 
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   readonly serverId: string;
+  readonly sharedSessions = false;
   private handler: BackendHandler | undefined;
   private closed = false;
 
@@ -59,14 +78,18 @@ export class MemoryBackend implements Backend {
     info: MemberInfo = { version: 1 },
   ): Promise<JoinResult> {
     let members = this.store.rooms.get(roomId);
-    if (members?.has(clientId)) return { ok: true, members: [...members.keys()] };
-    if (members && members.size >= capacity) return { ok: false, reason: 'full' };
+    if (members && !members.has(clientId) && members.size >= capacity)
+      return { ok: false, reason: 'full' };
     if (!members) {
       this.store.rooms.set(roomId, (members = new Map()));
       this.store.sequence.add(roomId);
     }
-    members.set(clientId, { ...info, joinedAt: Date.now(), node: this });
-    return { ok: true, members: [...members.keys()] };
+    if (!members.has(clientId))
+      members.set(clientId, { ...info, joinedAt: Date.now(), node: this });
+    const detached: DetachedMember[] = [];
+    for (const [peerId, s] of this.store.detached.get(roomId) ?? [])
+      detached.push({ peerId, deadline: s.deadline });
+    return { ok: true, members: [...members.keys()], detached };
   }
 
   async leave(roomId: string, clientId: string): Promise<void> {
@@ -77,6 +100,102 @@ export class MemoryBackend implements Backend {
       this.store.rooms.delete(roomId);
       this.store.sequence.delete(roomId);
     }
+  }
+
+  // ---- resume (SPEC.md §13) --------------------------------------------------------------
+
+  async detach(
+    roomId: string,
+    peerId: string,
+    tokenHash: string,
+    windowMs: number,
+    mailboxBytes: number,
+  ): Promise<number> {
+    if (!this.store.rooms.get(roomId)?.has(peerId)) throw new Error('not a member');
+    const now = Date.now();
+    const deadline = now + windowMs;
+    let room = this.store.detached.get(roomId);
+    if (!room) this.store.detached.set(roomId, (room = new Map()));
+    room.set(peerId, {
+      tokenHash,
+      deadline,
+      detachedAt: now,
+      cap: mailboxBytes,
+      bytes: 0,
+      overflow: false,
+      mailbox: [],
+    });
+    this.store.sessions.set(tokenHash, { roomId, peerId });
+    return deadline;
+  }
+
+  keep(
+    roomId: string,
+    peerIds: readonly string[],
+    payload: string,
+    onOverflow: (peerId: string) => void,
+  ): void {
+    const room = this.store.detached.get(roomId);
+    if (!room) return;
+    const size = Buffer.byteLength(payload);
+    for (const id of peerIds) {
+      const s = room.get(id);
+      if (!s || s.overflow) continue;
+      if (s.bytes + size > s.cap) {
+        s.overflow = true;
+        s.mailbox = [];
+        onOverflow(id);
+        continue;
+      }
+      s.bytes += size;
+      s.mailbox.push(payload);
+    }
+  }
+
+  async claim(roomId: string, tokenHash: string, graceMs: number): Promise<ClaimResult> {
+    // One process, so a peer named by a token and still attached is this process's own:
+    // resume.ts finds it without the backend (no `attachedTo`).
+    const ref = this.store.sessions.get(tokenHash);
+    if (!ref || ref.roomId !== roomId) return { result: 'unknown' };
+    const s = this.store.detached.get(roomId)?.get(ref.peerId);
+    if (!s || s.tokenHash !== tokenHash) {
+      this.store.sessions.delete(tokenHash);
+      return { result: 'unknown' };
+    }
+    const now = Date.now();
+    if (s.overflow) return { result: 'overflow', peerId: ref.peerId };
+    if (now >= s.deadline) return { result: 'expired', peerId: ref.peerId };
+    const early = s.detachedAt + graceMs - now;
+    if (early > 0) return { result: 'early', peerId: ref.peerId, waitMs: early };
+    this.store.sessions.delete(tokenHash);
+    this.dropDetached(roomId, ref.peerId);
+    return {
+      result: 'resumed',
+      peerId: ref.peerId,
+      mailbox: s.mailbox,
+      members: [...(this.store.rooms.get(roomId)?.keys() ?? [])],
+      detachedMs: now - s.detachedAt,
+      detached: [...(this.store.detached.get(roomId) ?? [])].map(([peerId, d]) => ({
+        peerId,
+        deadline: d.deadline,
+      })),
+    };
+  }
+
+  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+    const s = this.store.detached.get(roomId)?.get(peerId);
+    if (!s) return this.store.rooms.get(roomId)?.has(peerId) ? 'attached' : 'gone';
+    if (!s.overflow && Date.now() < s.deadline) return 'open';
+    this.store.sessions.delete(s.tokenHash);
+    this.dropDetached(roomId, peerId);
+    await this.leave(roomId, peerId);
+    return 'ended';
+  }
+
+  private dropDetached(roomId: string, peerId: string): void {
+    const room = this.store.detached.get(roomId);
+    room?.delete(peerId);
+    if (room?.size === 0) this.store.detached.delete(roomId);
   }
 
   async members(roomId: string): Promise<string[]> {
@@ -138,7 +257,7 @@ export class MemoryBackend implements Backend {
 
   // ---- pub/sub ---------------------------------------------------------------------------
 
-  subscribe(roomId: string): void {
+  async subscribe(roomId: string): Promise<void> {
     let subs = this.store.subscribers.get(roomId);
     if (!subs) this.store.subscribers.set(roomId, (subs = new Set()));
     subs.add(this);

@@ -21,16 +21,20 @@ export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
 
+/** claim.lua: { status, id, mailbox, members, detachedMs, detached }. */
+export type ClaimReply = [number, string?, string[]?, string[]?, number?, string[]?];
+
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
   sbJoin(
     room: string,
     members: string,
+    windows: string,
     clientId: string,
     capacity: number,
     ttl: number,
     record: string,
-  ): Promise<[number, string[]]>;
+  ): Promise<[number, string[], string[]?]>;
   sbLeave(room: string, members: string, clientId: string, ttl: number): Promise<number>;
   /** pairs: client id, member record, ... */
   sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
@@ -42,14 +46,26 @@ export interface Scripts {
     reap: string,
     maxClaims: number,
   ): Promise<[number, string[]]>;
+  /** detach.lua: KEYS room, members, detached, windows, session, mailbox. */
+  sbDetach(...keysAndArgs: (string | number)[]): Promise<number>;
+  /** keep.lua, variadic: numKeys first (ioredis' form for scripts without a fixed key count). */
+  sbKeep(numKeys: number, ...keysAndArgs: string[]): Promise<string[]>;
+  /** claim.lua: KEYS room, members, detached, windows, session. */
+  sbClaim(...keysAndArgs: (string | number)[]): Promise<ClaimReply>;
+  /** expire.lua: KEYS room, members, detached, windows, mailbox. */
+  sbExpire(...keysAndArgs: string[]): Promise<number>;
 }
 
-const SCRIPTS: [name: keyof Scripts, file: string, keys: number][] = [
-  ['sbJoin', 'join.lua', 2],
+const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [
+  ['sbJoin', 'join.lua', 3],
   ['sbLeave', 'leave.lua', 2],
   ['sbRegister', 'register.lua', 2],
   ['sbReap', 'reap.lua', 2],
   ['sbNode', 'node.lua', 1],
+  ['sbDetach', 'detach.lua', 6],
+  ['sbKeep', 'keep.lua', undefined],
+  ['sbClaim', 'claim.lua', 5],
+  ['sbExpire', 'expire.lua', 5],
 ];
 
 /** counter.lua takes a variable number of keys, so it is called through EVALSHA directly. */
@@ -102,7 +118,10 @@ export function createRedisConnection(config: Config, name: string): RedisConnec
 
 function defineScripts(client: Redis | Cluster): Scripts {
   for (const [name, file, numberOfKeys] of SCRIPTS)
-    client.defineCommand(name, { numberOfKeys, lua: readLua(file) });
+    client.defineCommand(
+      name,
+      numberOfKeys === undefined ? { lua: readLua(file) } : { numberOfKeys, lua: readLua(file) },
+    );
   return client as unknown as Scripts;
 }
 

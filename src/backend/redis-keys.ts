@@ -34,6 +34,35 @@ export class RedisKeys {
     return [this.room(roomId), this.members(roomId)];
   }
 
+  /** Detached members (SPEC.md §13): hash client id → mailbox bytes used, -1 overflowed. */
+  detached(roomId: string): string {
+    return `{${this.prefix}room:${roomId}}:detached`;
+  }
+
+  /** Detached members: hash client id → "deadline detachedAt cap tokenHash". */
+  windows(roomId: string): string {
+    return `{${this.prefix}room:${roomId}}:windows`;
+  }
+
+  /** A resume session: the hash of its token → the detached client id. */
+  session(roomId: string, tokenHash: string): string {
+    return `{${this.prefix}room:${roomId}}:resume:${tokenHash}`;
+  }
+
+  /** What the room sent a detached member, in order. */
+  mailbox(roomId: string, clientId: string): string {
+    return this.mailboxPrefix(roomId) + clientId;
+  }
+
+  mailboxPrefix(roomId: string): string {
+    return `{${this.prefix}room:${roomId}}:mailbox:`;
+  }
+
+  /** The four keys the resume scripts start with, in their KEYS order. */
+  sessionKeys(roomId: string): [string, string, string, string] {
+    return [this.room(roomId), this.members(roomId), this.detached(roomId), this.windows(roomId)];
+  }
+
   /** Sorted set server id → node lease expiry (ms, Redis clock): one entry per live node. */
   nodes(): string {
     return `${this.prefix}nodes`;

@@ -13,7 +13,10 @@ import type { Metrics } from '../metrics.js';
 import type {
   Backend,
   BackendHandler,
+  ClaimResult,
+  DetachedMember,
   Envelope,
+  ExpireResult,
   JoinResult,
   MemberInfo,
   RoomCommand,
@@ -46,6 +49,7 @@ interface Segment {
 export class RedisBackend implements Backend {
   readonly kind = 'redis' as const;
   readonly serverId = `server:${randomUUID()}`;
+  readonly sharedSessions = true;
   private readonly conn: RedisConnection;
   private readonly keys: RedisKeys;
   private readonly breaker: CircuitBreaker;
@@ -179,17 +183,22 @@ export class RedisBackend implements Backend {
       const script = this.op('join', () =>
         this.conn.scripts.sbJoin(
           ...this.keys.roomKeys(roomId),
+          this.keys.windows(roomId),
           clientId,
           capacity,
           this.config.roomTtlSeconds,
           record,
         ),
       );
-      const [[ok, flat]] = await Promise.all([script, index]);
+      const [[ok, flat, detached]] = await Promise.all([script, index]);
       if (ok !== 1) return { ok: false, reason: 'full' };
       joined = true;
       for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
-      return { ok: true, members: this.remote.joined(roomId, flat) };
+      return {
+        ok: true,
+        members: this.remote.joined(roomId, flat),
+        detached: detachedMembers(detached ?? []),
+      };
     } finally {
       this.liveness.afterJoin(roomId, clientId, joined ? record : undefined);
     }
@@ -218,22 +227,138 @@ export class RedisBackend implements Backend {
     return this.remote.knows(roomId, peerId);
   }
 
+  // ---- resume (SPEC.md §13; scripts detach.lua, keep.lua, claim.lua, expire.lua) ----------
+
+  async detach(
+    roomId: string,
+    peerId: string,
+    tokenHash: string,
+    windowMs: number,
+    mailboxBytes: number,
+  ): Promise<number> {
+    const k = this.keys;
+    // No longer this node's member to re-register (its record names no node from now on).
+    const unindex = this.liveness.leaving(roomId, peerId);
+    const script = this.op('detach', () =>
+      this.conn.scripts.sbDetach(
+        ...k.sessionKeys(roomId),
+        k.session(roomId, tokenHash),
+        k.mailbox(roomId, peerId),
+        peerId,
+        windowMs,
+        mailboxBytes,
+        tokenHash,
+        this.config.roomTtlSeconds,
+      ),
+    );
+    unindex?.().catch(() => undefined);
+    const deadline = await script;
+    if (deadline < 0) throw new Error('not a member');
+    return deadline;
+  }
+
+  /** One script call for every detached receiver of the envelope; queued before the publish. */
+  keep(
+    roomId: string,
+    peerIds: readonly string[],
+    payload: string,
+    onOverflow: (peerId: string) => void,
+  ): void {
+    if (this.closed || !this.breaker.tryAcquire()) {
+      this.metrics.redisPublishFailures.inc();
+      return;
+    }
+    const k = this.keys;
+    const keys = [k.detached(roomId), k.windows(roomId)];
+    for (const id of peerIds) keys.push(k.mailbox(roomId, id));
+    this.conn.scripts.sbKeep(keys.length, ...keys, payload, ...peerIds).then((overflowed) => {
+      this.breaker.success();
+      for (const id of overflowed) onOverflow(id);
+    }, this.publishFailed);
+  }
+
+  async claim(
+    roomId: string,
+    tokenHash: string,
+    graceMs: number,
+    namedPeer?: string,
+  ): Promise<ClaimResult> {
+    const k = this.keys;
+    // Indexed like a join: if this node dies, the reaper finds the resumed member.
+    let record: string | undefined;
+    let claimedId: string | undefined;
+    const index = this.liveness.beforeJoin(roomId);
+    let reply: Awaited<ReturnType<typeof this.conn.scripts.sbClaim>>;
+    try {
+      const script = this.op('claim', () =>
+        this.conn.scripts.sbClaim(
+          ...k.sessionKeys(roomId),
+          k.session(roomId, tokenHash),
+          k.mailboxPrefix(roomId),
+          this.serverId,
+          tokenHash,
+          graceMs,
+          namedPeer ?? '',
+        ),
+      );
+      [reply] = await Promise.all([script, index]);
+      if (reply[0] === 1 && reply[1] !== undefined) {
+        claimedId = reply[1];
+        const flat = reply[3] ?? [];
+        for (let i = 0; i < flat.length; i += 2) if (flat[i] === claimedId) record = flat[i + 1];
+      }
+    } finally {
+      this.liveness.afterJoin(roomId, claimedId ?? '', claimedId ? record : undefined);
+    }
+    const [status, id, mailbox, flat, detachedMs, detached] = reply;
+    if (flat) for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
+    if (status === 0) return id ? { result: 'unknown', attachedTo: id } : { result: 'unknown' };
+    if (id === undefined) return { result: 'unknown' };
+    if (status === -3) return { result: 'early', peerId: id, waitMs: detachedMs ?? graceMs };
+    if (status === -1) return { result: 'expired', peerId: id };
+    if (status === -2) return { result: 'overflow', peerId: id };
+    return {
+      result: 'resumed',
+      peerId: id,
+      mailbox: mailbox ?? [],
+      members: this.remote.joined(roomId, flat ?? []),
+      detachedMs: detachedMs ?? 0,
+      detached: detachedMembers(detached ?? []),
+    };
+  }
+
+  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+    const k = this.keys;
+    const status = await this.op('expire', () =>
+      this.conn.scripts.sbExpire(...k.sessionKeys(roomId), k.mailbox(roomId, peerId), peerId),
+    );
+    this.remote.forget(roomId, peerId);
+    return (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+  }
+
   // ---- pub/sub ---------------------------------------------------------------------------
 
-  subscribe(roomId: string): void {
+  /** The promise of a room's SUBSCRIBE, while it is subscribed (a resume waits for it). */
+  private readonly subscribing = new Map<string, Promise<void>>();
+
+  subscribe(roomId: string): Promise<void> {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
-    if (this.channels.has(channels[0]!)) return;
+    const active = this.subscribing.get(roomId);
+    if (active) return active;
     for (const c of channels) this.channels.set(c, roomId);
     this.remote.subscribed(roomId);
-    this.conn.subscribe(channels).then(
-      () => this.reconcile(roomId),
+    const done = this.conn.subscribe(channels).then(
+      () => void this.reconcile(roomId),
       (err: unknown) => this.logger.warn({ err: errorMessage(err), roomId }, 'subscribe failed'),
     );
+    this.subscribing.set(roomId, done);
+    return done;
   }
 
   unsubscribe(roomId: string): void {
     const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
     if (!this.channels.has(channels[0]!)) return;
+    this.subscribing.delete(roomId);
     for (const c of channels) this.channels.delete(c);
     this.remote.unsubscribed(roomId);
     this.conn
@@ -258,8 +383,9 @@ export class RedisBackend implements Backend {
     }
     let channel: string | undefined;
     if (envelope.to !== undefined) {
+      // A detached target's owner is '': the room channel reaches whichever node resumes it.
       const owner = this.remote.ownerOf(roomId, envelope.to);
-      if (owner !== undefined) channel = this.keys.direct(roomId, owner);
+      if (owner) channel = this.keys.direct(roomId, owner);
     }
     channel ??= this.keys.room(roomId);
     const part = this.codec.encode(envelope);
@@ -475,6 +601,14 @@ export class RedisBackend implements Backend {
     clearTimeout(timer);
     this.metrics.redisUp.set(0);
   }
+}
+
+/** {id1, deadline1, ...} of join.lua / claim.lua. */
+function detachedMembers(flat: string[]): DetachedMember[] {
+  const out: DetachedMember[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    out.push({ peerId: flat[i]!, deadline: Number(flat[i + 1]) });
+  return out;
 }
 
 function joinEnvelope(id: string, serverId: string): Envelope {

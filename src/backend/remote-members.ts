@@ -70,6 +70,14 @@ export class RemoteMembers {
       case 'leave':
         owners.delete(senderId);
         return true;
+      case 'detach': // '': no node holds it; directed messages go to the room channel
+        owners.set(senderId, '');
+        return true;
+      case 'resume':
+        owners.set(senderId, originServerId);
+        return true;
+      case 'takeover':
+        return true;
       case 'join':
         if (owners.get(senderId) === originServerId) return false;
         owners.set(senderId, originServerId);
@@ -99,7 +107,8 @@ export class RemoteMembers {
     this.touched.delete(roomId);
     if (!owners || !touched || !snapshot) return result;
     for (const [id, owner] of Object.entries(snapshot)) {
-      if (owner === this.serverId || owners.has(id) || touched.has(id)) continue;
+      // '' is a detached member (SPEC.md §13): not news to the local peers, who never saw it go.
+      if (owner === this.serverId || owner === '' || owners.has(id) || touched.has(id)) continue;
       owners.set(id, owner);
       result.joined.push([id, owner]);
     }

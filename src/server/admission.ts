@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { WebSocket } from 'ws';
 import { Close, type CloseEntry } from '../close-codes.js';
+import type { DetachedMember } from '../backend/backend.js';
 import { errorMessage } from '../errors.js';
 import { controlMessage } from '../protocol/message.js';
 import { isValidRoomId } from '../protocol/room-id.js';
@@ -17,6 +18,8 @@ import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
 import { TokenBucket } from './rate-limit.js';
+import type { Resumed } from './resume.js';
+import { RoomResume } from './resume-state.js';
 import { ipLimitKey } from './ip-key.js';
 import { SUBPROTOCOL_TOKEN_PREFIX } from './jwt-auth.js';
 import { queryOf } from './request-target.js';
@@ -78,6 +81,14 @@ export class Admission {
       this.departures,
       ipKey,
     );
+    const resumeToken = params.get('resume');
+    if (
+      version === 2 &&
+      resumeToken !== null &&
+      resumeToken.length > 0 &&
+      resumeToken.length <= 256
+    )
+      peer.resumeToken = resumeToken;
     ctx.peers.add(peer);
     ctx.connectionsPerIp.set(ipKey, (ctx.connectionsPerIp.get(ipKey) ?? 0) + 1);
     ws.on('message', (data, isBinary) => this.messages.onFrame(peer, data as Buffer, isBinary));
@@ -161,8 +172,22 @@ export class Admission {
   }
 
   private async join(peer: Peer): Promise<void> {
-    const { backend, config, logger } = this.ctx;
+    const { backend, config, logger, resume } = this.ctx;
+    const token = peer.resumeToken;
+    peer.resumeToken = undefined;
+    if (token !== undefined && resume.enabled) {
+      // SPEC.md §13: a resume that does not succeed is a normal join, never an error.
+      try {
+        const resumed = await resume.claim(peer, token);
+        if (resumed) return this.openResumed(peer, resumed);
+      } catch (err) {
+        logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend resume failed');
+        return this.refuse(peer, Close.internalError, 'backend-error');
+      }
+      if (peer.state !== 'pending') return;
+    }
     let members: string[];
+    let detached: DetachedMember[];
     try {
       const joined = await backend.join(peer.roomId, peer.id, config.roomCapacity, {
         version: peer.version,
@@ -170,6 +195,7 @@ export class Admission {
       });
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
+      detached = joined.detached;
     } catch (err) {
       logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend join failed');
       return this.refuse(peer, Close.internalError, 'backend-error');
@@ -185,7 +211,7 @@ export class Admission {
       this.refuse(peer, Close.tooManyRooms, 'max-rooms');
       return this.undoJoin(peer);
     }
-    this.open(peer, members);
+    this.open(peer, members, detached, token !== undefined);
   }
 
   /** Whether opening a peer of roomId keeps the node within MAX_ROOMS. */
@@ -206,19 +232,31 @@ export class Admission {
     }
   }
 
-  private open(peer: Peer, members: string[]): void {
-    const { metrics, hub, backend, logger } = this.ctx;
+  private open(
+    peer: Peer,
+    members: string[],
+    detached: DetachedMember[],
+    triedResume: boolean,
+  ): void {
+    const { metrics, hub, backend, logger, resume } = this.ctx;
     peer.state = 'open';
     metrics.activeConnections.inc();
     const room = hub.add(peer);
+    if (detached.length > 0) {
+      const rr = (room.resume ??= new RoomResume());
+      for (const d of detached) rr.add(d.peerId, d.deadline, false);
+    }
     if (peer.version === 2) {
       const peers = members.filter((id) => id !== peer.id);
-      const welcome = {
+      const welcome: Record<string, unknown> = {
         peerId: peer.id,
         roomId: peer.roomId,
         peers,
         ...this.ctx.ice.welcome(peer),
       };
+      const resumeToken = resume.issueToken(peer);
+      if (resumeToken !== undefined) welcome.resumeToken = resumeToken;
+      if (triedResume) welcome.resumed = false;
       peer.send(Buffer.from(controlMessage('welcome', welcome)));
     }
     hub.deliverJoin(room, peer.id);
@@ -233,6 +271,36 @@ export class Admission {
       'peer joined',
     );
     this.messages.replayPending(peer);
+  }
+
+  /**
+   * A resumed peer (SPEC.md §13): the welcome with `resumed: true` is its first frame, then
+   * the kept messages, then live traffic; nobody is told it joined (nobody saw it leave).
+   */
+  private openResumed(peer: Peer, resumed: Resumed): void {
+    const { metrics, hub, logger, resume } = this.ctx;
+    peer.id = resumed.peerId;
+    peer.state = 'open';
+    metrics.activeConnections.inc();
+    const room = hub.add(peer);
+    const welcome = {
+      peerId: peer.id,
+      roomId: peer.roomId,
+      peers: resumed.peers,
+      ...this.ctx.ice.welcome(peer),
+      resumeToken: resume.issueToken(peer),
+      resumed: true,
+    };
+    peer.send(Buffer.from(controlMessage('welcome', welcome)));
+    resumed.replay(peer);
+    if (room.resume?.empty) hub.release(room);
+    logger.info(
+      { peerId: peer.id, roomId: peer.roomId, ip: peer.ip, detachedMs: resumed.detachedMs },
+      'peer resumed',
+    );
+    const pending = peer.pending;
+    peer.pending = undefined;
+    if (pending) for (const f of pending) this.messages.handleFrame(peer, f.data, f.isBinary);
   }
 
   private refuse(peer: Peer, entry: CloseEntry, reason: string): void {

@@ -14,6 +14,7 @@ import type { Faults } from './faults.js';
 import type { IceServers } from './ice-servers.js';
 import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
+import type { Resumption } from './resume.js';
 import type { RoomHub } from './room-hub.js';
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -44,6 +45,8 @@ export interface ServerContext {
    */
   readonly connectionsPerIp: Map<string, number>;
   readonly limits: WindowLimits;
+  /** Detached peers and resumes (SPEC.md §13). */
+  readonly resume: Resumption;
   /** Sockets the server is closing, terminated when their grace runs out. */
   readonly closeGrace: CloseGrace;
   /** Where error boundaries report what they caught. */

@@ -27,6 +27,27 @@ export class Departures implements PeerHost {
     peer.close(entry);
   }
 
+  /**
+   * The connection was lost without a close frame from the client (SPEC.md §13: 1006,
+   * heartbeat timeout): a resumable peer is detached, any other leaves.
+   */
+  lost(peer: Peer, cause: string): void {
+    if (!this.ctx.resume.canDetach(peer)) return this.leaveGuarded(peer, cause);
+    this.ctx.resume
+      .detach(peer, cause)
+      .catch((err: unknown) => this.ctx.faults.report('detach', err, { roomId: peer.roomId }));
+  }
+
+  /**
+   * Drain (SPEC.md §9, §13): with sessions that outlive this process a resumable peer is
+   * detached (it resumes on another node), any other leaves. Resolves when the backend has it.
+   */
+  drain(peer: Peer): Promise<void> {
+    if (this.ctx.backend.sharedSessions && this.ctx.resume.canDetach(peer))
+      return this.ctx.resume.detach(peer, 'shutdown');
+    return this.leave(peer, 'shutdown', false);
+  }
+
   /** The server sent a close frame: the socket gets a short grace, not ws's 30 s. */
   onClosing(peer: Peer): void {
     this.ctx.closeGrace.add(peer.ws);
@@ -61,7 +82,10 @@ export class Departures implements PeerHost {
       peer.pending = undefined;
       return;
     }
-    this.leaveGuarded(peer, code === 1006 ? 'error' : 'close');
+    // 1006: no close frame from the client (network loss): resumable. A close frame, whatever
+    // its code, is the client leaving.
+    if (code === 1006) this.lost(peer, 'error');
+    else this.leaveGuarded(peer, 'close');
   }
 
   /** leave() for callers that do not wait: a failure is reported, never unhandled. */
@@ -79,6 +103,7 @@ export class Departures implements PeerHost {
     if (peer.state !== 'open') return;
     const { metrics, logger, hub, backend } = this.ctx;
     peer.state = 'left';
+    this.ctx.resume.forgetToken(peer);
     metrics.activeConnections.dec();
     metrics.disconnects.inc({ cause });
     logger.info({ peerId: peer.id, roomId: peer.roomId, cause }, 'peer left');

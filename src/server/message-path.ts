@@ -12,6 +12,7 @@ import { SCHEMA_ERROR_REPLY, UNKNOWN_PEER_REPLY, parseMessage } from '../protoco
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
 import type { Peer } from './peer.js';
+import type { Resumption } from './resume.js';
 
 const SCHEMA_ERROR_BUF = Buffer.from(SCHEMA_ERROR_REPLY);
 const UNKNOWN_PEER_BUF = Buffer.from(UNKNOWN_PEER_REPLY);
@@ -25,10 +26,16 @@ const MAX_PENDING_FRAMES = 256;
 const PENDING_MAX_BYTES = 1024 * 1024;
 
 export class MessagePath {
+  /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
+  private seq = 0;
+  private readonly resume: Resumption;
+
   constructor(
     private readonly ctx: ServerContext,
     private readonly departures: Departures,
-  ) {}
+  ) {
+    this.resume = ctx.resume;
+  }
 
   /**
    * Every frame of a connection arrives here; before admission it waits in `peer.pending`.
@@ -102,7 +109,12 @@ export class MessagePath {
     // A binary frame's bytes are forwarded as a text frame only if they are valid UTF-8.
     const raw = parsed.pristine && (!isBinary || isUtf8(data)) ? data : undefined;
     const start = performance.now();
-    if (to !== undefined && !room.peers.has(to) && !backend.knowsPeer(room.id, to)) {
+    if (
+      to !== undefined &&
+      !room.peers.has(to) &&
+      !backend.knowsPeer(room.id, to) &&
+      room.resume?.detached.has(to) !== true
+    ) {
       return peer.send(UNKNOWN_PEER_BUF);
     }
     hub.deliver(room, peer.id, message, raw, to);
@@ -113,8 +125,11 @@ export class MessagePath {
         senderId: peer.id,
         data: message,
         originServerId: backend.serverId,
+        seq: ++this.seq,
       };
       if (to !== undefined) envelope.to = to;
+      // Detached receivers (SPEC.md §13): kept before the publish, on the same connection.
+      if (room.resume !== undefined) this.resume.keep(room, envelope);
       backend.publish(peer.roomId, envelope);
     }
   }

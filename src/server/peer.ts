@@ -26,6 +26,10 @@ export class Peer {
   pendingBytes = 0;
   /** When the connection's token expires (ms since epoch), if auth is on. */
   expiresAt: number | undefined;
+  /** Hash of the resume token its last welcome carried (SPEC.md §13); v2 only. */
+  resumeTokenHash: string | undefined;
+  /** The `resume=` token it connected with, until admission has used it. */
+  resumeToken: string | undefined;
   /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
   /**
@@ -36,7 +40,8 @@ export class Peer {
   readonly roomLimitKey: string;
 
   constructor(
-    readonly id: string,
+    /** Replaced by the resumed peer's id when a resume succeeds (SPEC.md §13). */
+    public id: string,
     readonly roomId: string,
     readonly ws: WebSocket,
     readonly ip: string,

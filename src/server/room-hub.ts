@@ -13,16 +13,30 @@ import {
   type SignalMessage,
 } from '../protocol/message.js';
 import type { Peer } from './peer.js';
+import type { RoomResume } from './resume-state.js';
 
 export interface LocalRoom {
   readonly id: string;
   readonly peers: Map<string, Peer>;
   /** Members speaking protocol v2 (so v2 serialization is skipped when there are none). */
   v2: number;
+  /**
+   * Detached peers and resumes in progress (SPEC.md §13), only while there are any: a room
+   * without them pays one field check per message. Keeps the room (and its subscription)
+   * alive without local members, so the node hears what to keep for its detached peers.
+   */
+  resume: RoomResume | undefined;
+}
+
+/** What the hub hands to resume.ts for rooms with detached peers or resumes in progress. */
+export interface ResumeHooks {
+  /** An envelope from another node; true when it was a resume event the peers must not see. */
+  onEnvelope(room: LocalRoom, envelope: Envelope): boolean;
 }
 
 export class RoomHub {
   readonly rooms = new Map<string, LocalRoom>();
+  resumeHooks: ResumeHooks | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -33,14 +47,20 @@ export class RoomHub {
     return this.rooms.get(roomId);
   }
 
-  add(peer: Peer): LocalRoom {
-    let room = this.rooms.get(peer.roomId);
+  /** The room, created (and subscribed) if this node has nothing of it yet. */
+  ensure(roomId: string): LocalRoom {
+    let room = this.rooms.get(roomId);
     if (!room) {
-      room = { id: peer.roomId, peers: new Map(), v2: 0 };
+      room = { id: roomId, peers: new Map(), v2: 0, resume: undefined };
       this.rooms.set(room.id, room);
       this.metrics.localRooms.set(this.rooms.size);
-      this.backend.subscribe(room.id);
+      void this.backend.subscribe(room.id);
     }
+    return room;
+  }
+
+  add(peer: Peer): LocalRoom {
+    const room = this.ensure(peer.roomId);
     room.peers.set(peer.id, peer);
     if (peer.version === 2) room.v2++;
     return room;
@@ -52,11 +72,22 @@ export class RoomHub {
     if (!room || room.peers.get(peer.id) !== peer) return undefined;
     room.peers.delete(peer.id);
     if (peer.version === 2) room.v2--;
-    if (room.peers.size > 0) return room;
+    if (room.peers.size > 0 || room.resume !== undefined) return room;
+    this.drop(room);
+    return undefined;
+  }
+
+  /** Drop a room that has nothing left here (no members, no detached peers, no resumes). */
+  release(room: LocalRoom): void {
+    if (room.resume?.empty) room.resume = undefined;
+    if (room.peers.size === 0 && room.resume === undefined && this.rooms.get(room.id) === room)
+      this.drop(room);
+  }
+
+  private drop(room: LocalRoom): void {
     this.rooms.delete(room.id);
     this.metrics.localRooms.set(this.rooms.size);
     this.backend.unsubscribe(room.id);
-    return undefined;
   }
 
   /**
@@ -94,8 +125,30 @@ export class RoomHub {
     return n;
   }
 
+  /**
+   * An envelope from another node, to every local member it concerns except `except` (resumed
+   * peers that already had it replayed, SPEC.md §13). Off the hot path: only rooms with resume
+   * state come here.
+   */
+  deliverExcept(room: LocalRoom, envelope: Envelope, except: readonly string[]): void {
+    const message = envelope.data as SignalMessage;
+    if (envelope.to !== undefined) {
+      if (!except.includes(envelope.to))
+        this.deliver(room, envelope.senderId, message, undefined, envelope.to);
+      return;
+    }
+    let v1: Buffer | undefined;
+    let v2: Buffer | undefined;
+    for (const peer of room.peers.values()) {
+      if (peer.id === envelope.senderId || except.includes(peer.id)) continue;
+      if (peer.version === 2) peer.send((v2 ??= Buffer.from(withFrom(message, envelope.senderId))));
+      else peer.send((v1 ??= Buffer.from(JSON.stringify(message))));
+    }
+  }
+
   /** Tell the local members of a room that peerId left. */
   deliverLeave(room: LocalRoom, peerId: string): void {
+    room.resume?.capture(leaveEvent(peerId));
     let v1: Buffer | undefined;
     let v2: Buffer | undefined;
     for (const peer of room.peers.values()) {
@@ -107,6 +160,7 @@ export class RoomHub {
 
   /** Tell the local v2 members of a room that peerId joined. */
   deliverJoin(room: LocalRoom, peerId: string): void {
+    room.resume?.capture(joinEvent(peerId));
     if (room.v2 === 0) return;
     let buf: Buffer | undefined;
     for (const peer of room.peers.values()) {
@@ -119,6 +173,11 @@ export class RoomHub {
   onEnvelope(roomId: string, envelope: Envelope): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
+    if (
+      (room.resume !== undefined || envelope.event === 'detach' || envelope.event === 'takeover') &&
+      this.resumeHooks?.onEnvelope(room, envelope)
+    )
+      return;
     switch (envelope.event) {
       case 'leave':
         this.deliverLeave(room, envelope.senderId);
@@ -126,6 +185,10 @@ export class RoomHub {
       case 'join':
         this.deliverJoin(room, envelope.senderId);
         return;
+      case 'detach':
+      case 'resume':
+      case 'takeover':
+        return; // for nodes, never for peers
       default:
         this.deliver(
           room,
@@ -136,6 +199,25 @@ export class RoomHub {
         );
     }
   }
+}
+
+/** Membership events as resumes in progress capture them (only the id and kind matter). */
+function joinEvent(peerId: string): Envelope {
+  return {
+    senderId: peerId,
+    data: { type: 'peer-disconnected' },
+    originServerId: '',
+    event: 'join',
+  };
+}
+
+function leaveEvent(peerId: string): Envelope {
+  return {
+    senderId: peerId,
+    data: { type: 'peer-disconnected' },
+    originServerId: '',
+    event: 'leave',
+  };
 }
 
 export function peerJoined(peerId: string): string {

@@ -5,7 +5,8 @@
  *   admission.ts     guard clauses, auth, atomic join, welcome            (§1)
  *   message-path.ts  the hot path: parse, validate, limit, deliver, publish (§2, §6)
  *   departures.ts    every way a peer leaves                              (§2, §6)
- *   timers.ts        heartbeat, token expiry, limit sync                  (§3, §6)
+ *   timers.ts        heartbeat, token expiry, limit sync, resume sweep    (§3, §6, §13)
+ *   resume.ts        detached peers, mailboxes, resume                    (§13)
  *   room-hub.ts      the local room index and fanout                      (§5)
  *   close-grace.ts   server-initiated closes end within a short grace
  *   faults.ts        error boundaries report here (once per site)
@@ -32,6 +33,7 @@ import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
 import type { Peer } from './peer.js';
+import { RELAY_GRACE_MS, Resumption } from './resume.js';
 import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
@@ -74,6 +76,7 @@ export class SwitchboardServer {
   readonly backend: Backend;
   readonly hub: RoomHub;
   private readonly ctx: ServerContext;
+  readonly resume: Resumption;
   private readonly listener: Listener;
   private readonly wss: WebSocketServer;
   private readonly departures: Departures;
@@ -91,6 +94,7 @@ export class SwitchboardServer {
     this.metrics = opts.metrics;
     this.backend = opts.backend;
     this.hub = new RoomHub(this.backend, this.metrics);
+    let resume: Resumption | undefined;
     this.ctx = {
       config,
       logger: this.logger,
@@ -105,8 +109,12 @@ export class SwitchboardServer {
       limits: createWindowLimits(config),
       faults: new Faults(opts.logger),
       closeGrace: new CloseGrace(),
+      get resume() {
+        return resume!;
+      },
       ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
+    this.resume = resume = new Resumption(this.ctx);
     this.departures = new Departures(this.ctx);
     this.messages = new MessagePath(this.ctx, this.departures);
     const admission = new Admission(this.ctx, this.messages, this.departures);
@@ -220,11 +228,18 @@ export class SwitchboardServer {
         closed.push(new Promise((resolve) => peer.ws.once('close', () => resolve())));
       peer.close(goingAway);
     }
-    const left = leaving.map((peer) => this.departures.leave(peer, 'shutdown', false));
+    // Resumable peers are detached, not left: they resume on another node (SPEC.md §13).
+    const detachedAt = Date.now();
+    const left = leaving.map((peer) => this.departures.drain(peer));
     await Promise.allSettled(left);
     await withTimeout(Promise.all(closed), this.config.drainTimeoutMs);
     // Joins still in flight finish (and are undone) while the backend can still remove them.
     await withTimeout(this.admission.settled(), this.config.drainTimeoutMs);
+    // Stay on the room channels through the relay grace, so what other nodes sent before they
+    // heard of the detaches still reaches the mailboxes (resume.ts, RELAY_GRACE_MS).
+    const grace = detachedAt + RELAY_GRACE_MS - Date.now();
+    if (this.resume.detachedHere > 0 && grace > 0)
+      await new Promise((resolve) => setTimeout(resolve, grace));
     for (const peer of this.ctx.peers) peer.ws.terminate();
     this.ctx.closeGrace.terminateAll();
 

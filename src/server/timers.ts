@@ -1,16 +1,18 @@
 /**
  * The server's periodic work, one timer per server and never one per socket: heartbeat
- * (SPEC.md §3), token expiry, and the cluster-wide limit sync (§6).
+ * (SPEC.md §3), token expiry, the cluster-wide limit sync (§6) and the resume sweep (§13).
  */
 import { WebSocket } from 'ws';
 import { Close } from '../close-codes.js';
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
+import { sweepIntervalMs } from './resume.js';
 
 export class ServerTimers {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -24,6 +26,13 @@ export class ServerTimers {
     if (auth) {
       this.expiryTimer = setInterval(() => this.expireTokens(), 1000);
       this.expiryTimer.unref();
+    }
+    if (this.ctx.resume.enabled) {
+      this.resumeTimer = setInterval(
+        () => this.ctx.resume.sweep(),
+        sweepIntervalMs(config.resumeWindowMs),
+      );
+      this.resumeTimer.unref();
     }
     if (backend.syncCounters) {
       this.syncTimer = setInterval(
@@ -39,13 +48,14 @@ export class ServerTimers {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.expiryTimer);
     clearInterval(this.syncTimer);
+    clearInterval(this.resumeTimer);
   }
 
   /** SPEC.md §3: terminate connections that did not answer the previous ping. */
   private heartbeat(): void {
     for (const peer of this.ctx.peers) {
       if (!peer.alive) {
-        this.departures.leaveGuarded(peer, 'heartbeat');
+        this.departures.lost(peer, 'heartbeat');
         peer.ws.terminate();
         continue;
       }

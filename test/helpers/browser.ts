@@ -160,6 +160,7 @@ declare global {
       mesh?: { peers: Map<string, { id: string; polite: boolean; pc: RTCPeerConnection }> };
       received: { from: string; text: string }[];
       welcomes: number;
+      resumes: number;
       trace: string[];
       openChannels(): number;
     };

@@ -113,6 +113,11 @@ export class TestClient {
     });
   }
 
+  /** Take every message received so far and not yet taken. */
+  takeAll(): unknown[] {
+    return this.queue.splice(0);
+  }
+
   /** Messages received so far and not yet taken. */
   get buffered(): readonly unknown[] {
     return this.queue;

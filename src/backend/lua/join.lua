@@ -8,10 +8,12 @@
 -- ARGV[1]  client id
 -- ARGV[2]  capacity
 -- ARGV[3]  room TTL, seconds
+-- KEYS[3]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
 -- ARGV[4]  the member record
 --
--- Returns { ok, members }: ok 1 (joined or already a member) or 0 (full); members is
--- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing).
+-- Returns { ok, members, detached }: ok 1 (joined or already a member) or 0 (full); members is
+-- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing);
+-- detached {id1, deadline1, ...} of the members that are detached (SPEC.md §13).
 local id = ARGV[1]
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
   if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
@@ -31,4 +33,12 @@ for i, m in ipairs(ids) do
   members[#members + 1] = m
   members[#members + 1] = records[i] or ''
 end
-return { 1, members }
+local detached = {}
+if redis.call('EXISTS', KEYS[3]) == 1 then -- usually not: no member is detached
+  local flat = redis.call('HGETALL', KEYS[3])
+  for i = 1, #flat, 2 do
+    detached[#detached + 1] = flat[i]
+    detached[#detached + 1] = string.match(flat[i + 1], '^(%d+)')
+  end
+end
+return { 1, members, detached }
