@@ -1,7 +1,8 @@
 /**
  * The room routes of the server API (SPEC.md §14). Every answer comes from the backend (Redis
  * with the redis backend), so it is the same whichever node is asked; actions travel as
- * RoomCommands to the node(s) holding the members (room-control.ts acts on them).
+ * RoomCommands to the node(s) holding the members (room-control.ts acts on them). A detached
+ * member (SPEC.md §13) is held by no node: a removal ends its session from here (resume.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { InvalidCursorError, type Backend, type RoomCommand } from '../backend/backend.js';
@@ -22,15 +23,22 @@ const PEER_ID_MAX_LENGTH = 256;
 /** A request body may exceed MESSAGE_MAX_BYTES by this much (the `{"message":…,"to":…}` around it). */
 const BODY_OVERHEAD_BYTES = 1024;
 
+/** Ends detached sessions (server/resume.ts `Resumption`). */
+export interface DetachedSessions {
+  /** End peerId's session if it is detached (announced as a leave); false if it is not. */
+  remove(roomId: string, peerId: string): Promise<boolean>;
+}
+
 export interface RoomRoutesDeps {
   readonly backend: Backend;
+  readonly resume: DetachedSessions;
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
 export function roomRoutes(deps: RoomRoutesDeps): Route[] {
-  const { backend, config, logger, metrics } = deps;
+  const { backend, resume, config, logger, metrics } = deps;
 
   /** Backend failures (Redis down, circuit open) answer 503; a bad cursor 400. */
   async function call<T>(fn: () => Promise<T>): Promise<T> {
@@ -83,6 +91,7 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
           joinedAt: new Date(m.joinedAt).toISOString(),
           version: m.version,
           ...(m.subject !== undefined ? { subject: m.subject } : {}),
+          ...(m.detached === true ? { detached: true } : {}),
         })),
       },
     };
@@ -117,15 +126,26 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
     const roomId = roomIdOf(params);
     const peerId = params.peerId!;
     const command: RoomCommand = { op: 'remove', peerId };
-    if (!isPeerId(peerId) || !(await call(() => backend.commandPeer(roomId, peerId, command))))
+    if (!isPeerId(peerId)) throw new ApiError(ApiErrors.peerNotFound);
+    // Detached: ended here, at once. Otherwise (attached, or it resumed meanwhile) its node
+    // closes it; a removed connection leaves, it is never detached (departures.ts).
+    if (await call(() => resume.remove(roomId, peerId))) return { status: 204 };
+    if (!(await call(() => backend.commandPeer(roomId, peerId, command))))
       throw new ApiError(ApiErrors.peerNotFound);
     return { status: 204 };
   }
 
   async function removeRoom(_req: IncomingMessage, params: RouteParams): Promise<ApiReply> {
     const roomId = roomIdOf(params);
-    if (!(await call(() => backend.commandRoom(roomId, { op: 'remove' }))))
-      throw new ApiError(ApiErrors.roomNotFound);
+    // Detached members first (ended here), then the nodes holding the attached ones; one that
+    // resumed meanwhile is attached again by then and its new node closes it.
+    const members = await call(() => backend.roomMembers(roomId));
+    const detached = members.filter((m) => m.detached === true);
+    const ended = await call(() =>
+      Promise.all(detached.map((m) => resume.remove(roomId, m.peerId))),
+    );
+    const closed = await call(() => backend.commandRoom(roomId, { op: 'remove' }));
+    if (!closed && !ended.includes(true)) throw new ApiError(ApiErrors.roomNotFound);
     return { status: 204 };
   }
 

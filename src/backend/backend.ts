@@ -112,6 +112,8 @@ export interface RoomMember extends MemberInfo {
   peerId: string;
   /** When it joined, ms since the epoch (the clock of the node it joined through). */
   joinedAt: number;
+  /** Detached (SPEC.md §13): its connection is gone and it may still resume. */
+  detached?: boolean;
 }
 
 /** One page of the cluster's rooms (SPEC.md §14 `GET /api/v1/rooms`). */
@@ -216,7 +218,9 @@ export interface Backend {
 
   /**
    * Hand `command` to every node with members in roomId, once each; resolves false when the
-   * room has no members. A removal reaches each such node's `onCommand` (on its node channel).
+   * room has no members. A removal reaches each such node's `onCommand` (on its node channel);
+   * detached members have no node (the API ends them with `expire(…, now)`, resume.ts), so a
+   * removal in a room of detached members only resolves false.
    * A message reaches this node's `onCommand` and, on the room's channel, the other nodes'
    * `onEnvelope` as an ordinary envelope from API_SENDER_ID, which they deliver like any other
    * (so a node of an older version delivers it too).
@@ -308,11 +312,12 @@ export interface Backend {
   ): Promise<ClaimResult>;
 
   /**
-   * End peerId's detached session if its window has ended or its mailbox overflowed: the peer
-   * stops being a member. Atomic, so of several nodes trying only one gets `ended` (and
-   * announces the leave). Rejects on backend failure.
+   * End peerId's detached session if its window has ended or its mailbox overflowed (with
+   * `now`, whatever its window: the server API removes it): the peer stops being a member.
+   * Atomic, so of several nodes trying only one gets `ended` (and announces the leave).
+   * Rejects on backend failure.
    */
-  expire(roomId: string, peerId: string): Promise<ExpireResult>;
+  expire(roomId: string, peerId: string, now?: boolean): Promise<ExpireResult>;
 
   /** Circuit breaker state (SPEC.md §7); always false for memory. */
   readonly circuitOpen: boolean;

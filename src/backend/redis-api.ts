@@ -103,6 +103,7 @@ export class RedisApi {
       if (!r) continue;
       const m: RoomMember = { peerId, joinedAt: r.joinedAt, version: r.v === 2 ? 2 : 1 };
       if (typeof r.subject === 'string') m.subject = r.subject;
+      if (r.detached === true) m.detached = true;
       members.push(m);
     }
     return members;
@@ -136,7 +137,7 @@ export class RedisApi {
     const nodes = new Set<string>();
     for (const text of records) {
       const node = decodeRecord(text)?.node;
-      if (node !== undefined) nodes.add(node);
+      if (node) nodes.add(node); // '' : detached, held by no node
     }
     if (nodes.size === 0) return false;
     await Promise.all([...nodes].map((node) => this.sendToNode(node, { roomId, command })));

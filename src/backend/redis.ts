@@ -327,13 +327,20 @@ export class RedisBackend implements Backend {
     };
   }
 
-  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+  async expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
     const k = this.keys;
     const status = await this.op('expire', () =>
-      this.conn.scripts.sbExpire(...k.sessionKeys(roomId), k.mailbox(roomId, peerId), peerId),
+      this.conn.scripts.sbExpire(
+        ...k.sessionKeys(roomId),
+        k.mailbox(roomId, peerId),
+        peerId,
+        now ? '1' : '0',
+      ),
     );
-    this.remote.forget(roomId, peerId);
-    return (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+    const result = (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+    // An attached member (the API asked, or it resumed) is still where the node knows it.
+    if (result !== 'attached') this.remote.forget(roomId, peerId);
+    return result;
   }
 
   // ---- pub/sub ---------------------------------------------------------------------------

@@ -139,7 +139,7 @@ export class Resumption implements ResumeHooks {
       (err: unknown) => {
         logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'detach failed');
         // Not resumable: an ordinary leave, so nobody keeps a ghost.
-        if (this.forget(room, peer.id)) this.announceLeave(room, peer.id, cause);
+        if (this.forget(room, peer.id)) this.announceLeave(room.id, peer.id, cause);
         backend.leave(peer.roomId, peer.id).catch(() => undefined);
       },
     );
@@ -294,7 +294,7 @@ export class Resumption implements ResumeHooks {
     if (attempt.full || peer.state !== 'pending' || this.ctx.state() !== 'ready') {
       // The client went away meanwhile (or too much arrived to replay exactly): the session
       // is used up and nobody holds the peer, so it leaves.
-      this.announceLeave(room, peerId, 'resume-abandoned');
+      this.announceLeave(room.id, peerId, 'resume-abandoned');
       backend.leave(room.id, peerId).catch(() => undefined);
       hub.release(room);
       if (peer.state === 'pending') peer.close(Close.goingAway);
@@ -375,6 +375,26 @@ export class Resumption implements ResumeHooks {
     });
   }
 
+  // ---- removal by the server API (SPEC.md §14) ----------------------------------------
+
+  /**
+   * End peerId's session now if it is detached (DELETE of a peer or a room): its token no
+   * longer resumes, and the room hears an ordinary leave, cause `removed`, once cluster-wide
+   * (the backend's expire is atomic: only the call that ends it announces). Resolves false when
+   * peerId is not detached (attached, resumed meanwhile, or no member): the caller then removes
+   * it as an attached peer. Rejects on backend failure.
+   */
+  async remove(roomId: string, peerId: string): Promise<boolean> {
+    if (!this.enabled) return false;
+    const { hub, backend } = this.ctx;
+    if ((await backend.expire(roomId, peerId, true)) !== 'ended') return false;
+    const room = hub.get(roomId);
+    if (room) this.forget(room, peerId);
+    this.announceLeave(roomId, peerId, 'removed');
+    if (room) hub.release(room);
+    return true;
+  }
+
   // ---- expiry -------------------------------------------------------------------------
 
   /** The sweep (one timer per server): end detached peers whose window ended or overflowed. */
@@ -415,7 +435,7 @@ export class Resumption implements ResumeHooks {
     switch (result) {
       case 'ended':
         this.drop(room, d);
-        this.announceLeave(room, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
+        this.announceLeave(room.id, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
         this.ctx.hub.release(room);
         return;
       case 'open':
@@ -456,13 +476,17 @@ export class Resumption implements ResumeHooks {
     return this.drop(room, room.resume?.detached.get(peerId));
   }
 
-  /** A detached peer's ordinary leave: local peers, other nodes (SPEC.md §2). */
-  private announceLeave(room: LocalRoom, peerId: string, cause: string): void {
+  /**
+   * A detached peer's ordinary leave: local peers (when this node has the room), other nodes
+   * (SPEC.md §2).
+   */
+  private announceLeave(roomId: string, peerId: string, cause: string): void {
     const { hub, backend, metrics, logger } = this.ctx;
     metrics.disconnects.inc({ cause });
-    logger.info({ peerId, roomId: room.id, cause }, 'peer left');
-    hub.deliverLeave(room, peerId);
-    backend.publish(room.id, {
+    logger.info({ peerId, roomId, cause }, 'peer left');
+    const room = hub.get(roomId);
+    if (room) hub.deliverLeave(room, peerId);
+    backend.publish(roomId, {
       senderId: peerId,
       data: { type: 'peer-disconnected' },
       originServerId: backend.serverId,
