@@ -195,6 +195,43 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
         assert.equal(await b.backend.expire(room, r), 'attached');
       }));
 
+    test('resume sessions: roomMembers marks the detached member; expire now ends an open window once', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        const [p, q] = [newId(), newId()];
+        await a.join(room, p, 5);
+        await b.join(room, q, 5);
+        await a.backend.detach(room, p, 'hash-now', 60_000, 1024);
+        for (const node of [a, b]) {
+          const listed = await node.backend.roomMembers(room);
+          assert.deepEqual(
+            listed.map((m) => [m.peerId, m.detached === true]).sort(),
+            [
+              [p, true],
+              [q, false],
+            ].sort(),
+          );
+          assert.ok(listed.every((m) => m.detached === true || !('detached' in m)));
+        }
+        assert.equal(await b.backend.expire(room, p), 'open');
+        assert.equal(
+          await b.backend.expire(room, q, true),
+          'attached',
+          'never ends an attached one',
+        );
+        const ends = await Promise.all([
+          a.backend.expire(room, p, true),
+          b.backend.expire(room, p, true),
+        ]);
+        assert.deepEqual(ends.sort(), ['ended', 'gone']);
+        assert.deepEqual(await a.backend.claim(room, 'hash-now', 0), { result: 'unknown' });
+        assert.deepEqual(await a.backend.members(room), [q]);
+        assert.deepEqual(
+          (await b.backend.roomMembers(room)).map((m) => m.peerId),
+          [q],
+        );
+      }));
+
     test('join and leave are idempotent', () =>
       withNodes(2, async (a, b) => {
         const room = newRoom();
