@@ -98,6 +98,11 @@ export async function idleRun(
     }
     const end = Date.now() + 20_000;
     while (open > 0 && Date.now() < end) await sleep(20);
+    // The nodes have processed the leaves once the rooms are gone from Redis (bounded).
+    const gone = Date.now() + 60_000;
+    for (let i = rooms - urls.length; i < rooms && Date.now() < gone; i++)
+      while ((await redis.exists(`room:idle${rooms}-${i}`)) === 1 && Date.now() < gone)
+        await sleep(50);
     redis.disconnect();
   }
 }

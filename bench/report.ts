@@ -2,6 +2,7 @@
 import type { IdleResult } from './idle.js';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
 import type { ApiLoadResult } from './api-load.js';
+import type { WebhookLatency } from './webhooks.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -27,6 +28,8 @@ export interface RunResults {
   idle?: IdleResult[];
   /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
   redisCommands?: { scenario: string; perUnit: number; unit: string; by: Record<string, number> }[];
+  /** Event timestamp → arrival at the receiver (bench/webhooks.ts). */
+  webhookLatency: WebhookLatency[];
   skipped: string[];
 }
 
@@ -207,6 +210,22 @@ export function printReport(res: RunResults, targets: Target[]): string {
           x.nodeCpuPct.map((c) => f(c, 2)).join(' + '),
           f(x.redisCpuPct, 2),
           String(x.windowMs),
+        ]),
+      ),
+    );
+  }
+  if (res.webhookLatency.length) {
+    out.push('');
+    out.push(
+      table(
+        ['webhook latency', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms'],
+        res.webhookLatency.map((l) => [
+          `${l.queue} queue`,
+          String(l.events),
+          f(l.eventsPerSec, 0),
+          f(l.p50Ms, 1),
+          f(l.p99Ms, 1),
+          f(l.maxMs, 1),
         ]),
       ),
     );

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -30,6 +30,7 @@ import {
   startSwitchboard,
   type Proc,
 } from './servers.js';
+import { webhookScenario } from './webhooks.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -129,7 +130,14 @@ async function withServer<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promis
   }
 }
 
-const results: RunResults = { relay: [], saturation: {}, storm: {}, churn: [], skipped: [] };
+const results: RunResults = {
+  relay: [],
+  saturation: {},
+  storm: {},
+  churn: [],
+  webhookLatency: [],
+  skipped: [],
+};
 const SERVERS: [Server, () => Promise<Proc>][] = [
   ['bare', () => startBare()],
   ['switchboard', () => startSwitchboard()],
@@ -418,6 +426,19 @@ async function redisScenarios(gen: Generator): Promise<void> {
           by: Object.fromEntries(d),
         });
       }
+      if (enabled('crosssat'))
+        await scenario('cross-node saturation, switchboard', async () => {
+          // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
+          const sat = await saturate(
+            gen,
+            a,
+            'switchboard×2+redis',
+            (tag, rate) =>
+              relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+            CROSS_SAT_START,
+          );
+          (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
+        });
       if (enabled('idle'))
         for (const rooms of IDLE_ROOMS) {
           const r = await idleRun(
@@ -432,18 +453,6 @@ async function redisScenarios(gen: Generator): Promise<void> {
           );
           (results.idle ??= []).push(r);
         }
-      if (enabled('crosssat')) {
-        // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
-        const sat = await saturate(
-          gen,
-          a,
-          'switchboard×2+redis',
-          (tag, rate) =>
-            relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
-          CROSS_SAT_START,
-        );
-        (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
-      }
     } finally {
       admin.disconnect();
       await a.stop();
@@ -577,6 +586,16 @@ async function clusterScenario(gen: Generator): Promise<void> {
   }
 }
 
+/** Run one scenario; a failure is reported under `skipped` instead of ending the whole run. */
+async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log(`${name} failed: ${(err as Error).message}`);
+    results.skipped.push(`${name}: ${(err as Error).message}`);
+  }
+}
+
 async function socketIoAvailable(): Promise<boolean> {
   try {
     await import('socket.io');
@@ -626,19 +645,20 @@ async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
         reps,
       });
     }
-    if (enabled('crosssat')) {
-      const sat = await saturate(
-        gen,
-        a,
-        'socket.io×2+redis',
-        (tag, rate) => ({
-          ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
-          sio: true,
-        }),
-        CROSS_SAT_START,
-      );
-      (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
-    }
+    if (enabled('crosssat'))
+      await scenario('cross-node saturation, socket.io', async () => {
+        const sat = await saturate(
+          gen,
+          a,
+          'socket.io×2+redis',
+          (tag, rate) => ({
+            ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
+            sio: true,
+          }),
+          CROSS_SAT_START,
+        );
+        (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
+      });
   } finally {
     await a.stop();
     await b.stop();
@@ -692,6 +712,17 @@ async function main(): Promise<void> {
     if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
       await redisScenarios(gen);
     if (only?.includes('cluster')) await clusterScenario(gen);
+    if (only?.includes('webhooks'))
+      await webhookScenario({
+        gen,
+        churnMs: MODE.churnMs,
+        relayCmd: (urls, tag, pids) =>
+          relayCmd(urls, tag, 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids),
+        log,
+        churn: results.churn,
+        relay: results.relay,
+        latency: results.webhookLatency,
+      });
   } finally {
     gen.stop();
   }

@@ -145,6 +145,7 @@ export async function startSwitchboard(
   };
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   if (opts.clusterNodes) env.REDIS_CLUSTER_NODES = opts.clusterNodes;
+  Object.assign(env, opts.env);
   const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }

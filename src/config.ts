@@ -6,6 +6,7 @@
  */
 import { ConfigError } from './errors.js';
 import { isIceUrl } from './server/turn-credentials.js';
+import { parseSecret } from './webhooks/signer.js';
 
 type Kind =
   | { type: 'int'; min: number; max: number }
@@ -83,6 +84,14 @@ export interface Config {
   turnSecret: string | undefined;
   turnTtlSeconds: number;
   apiKeys: string[];
+  webhookUrls: string[];
+  webhookSecret: string | undefined;
+  webhookMaxAttempts: number;
+  webhookTimeoutMs: number;
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  webhookQueueMax: number;
+  webhookConcurrency: number;
 }
 
 export const DEFAULTS: Config = {
@@ -143,6 +152,14 @@ export const DEFAULTS: Config = {
   turnSecret: undefined,
   turnTtlSeconds: 86_400,
   apiKeys: [],
+  webhookUrls: [],
+  webhookSecret: undefined,
+  webhookMaxAttempts: 8,
+  webhookTimeoutMs: 5000,
+  webhookRetryBaseMs: 1000,
+  webhookRetryMaxMs: 60_000,
+  webhookQueueMax: 10_000,
+  webhookConcurrency: 8,
 };
 
 const int = (min: number, max: number = Number.MAX_SAFE_INTEGER): Kind => ({
@@ -424,6 +441,54 @@ export const SETTINGS: readonly Setting[] = [
     kind: int(1024, 64 * 1024 * 1024),
     doc: 'what the room sends a detached peer is kept up to this many bytes; more ends its session',
   },
+  {
+    key: 'webhookUrls',
+    env: 'WEBHOOK_URLS',
+    kind: { type: 'list' },
+    doc: 'comma-separated `http(s)://` URLs receiving the webhook events (SPEC §15)',
+  },
+  {
+    key: 'webhookSecret',
+    env: 'WEBHOOK_SECRET',
+    kind: str,
+    doc: 'Standard Webhooks signing secret `whsec_<base64>` (at least 16 bytes); required with WEBHOOK_URLS',
+  },
+  {
+    key: 'webhookMaxAttempts',
+    env: 'WEBHOOK_MAX_ATTEMPTS',
+    kind: int(1, 100),
+    doc: 'attempts per delivery (timeout, connection error, 408, 429, 5xx are retried)',
+  },
+  {
+    key: 'webhookTimeoutMs',
+    env: 'WEBHOOK_TIMEOUT_MS',
+    kind: int(100, 120_000),
+    doc: 'time allowed for one webhook attempt (answer included)',
+  },
+  {
+    key: 'webhookRetryBaseMs',
+    env: 'WEBHOOK_RETRY_BASE_MS',
+    kind: int(1, 3_600_000),
+    doc: 'backoff before the 2nd attempt; doubles per attempt, full jitter in [½, 1]',
+  },
+  {
+    key: 'webhookRetryMaxMs',
+    env: 'WEBHOOK_RETRY_MAX_MS',
+    kind: int(1, 86_400_000),
+    doc: 'longest backoff between two attempts',
+  },
+  {
+    key: 'webhookQueueMax',
+    env: 'WEBHOOK_QUEUE_MAX',
+    kind: int(1, 10_000_000),
+    doc: 'deliveries queued per URL; past it the oldest are dropped (counted)',
+  },
+  {
+    key: 'webhookConcurrency',
+    env: 'WEBHOOK_CONCURRENCY',
+    kind: int(1, 256),
+    doc: "deliveries in flight per URL (of different rooms: one room's events go one at a time, in order)",
+  },
 ];
 
 /** `WS_PORT` → `--ws-port`. */
@@ -522,6 +587,7 @@ export function loadConfig(
     stunUrls: [],
     turnUrls: [],
     apiKeys: [],
+    webhookUrls: [],
   };
   const target = config as unknown as Record<string, unknown>;
   for (const setting of SETTINGS) {
@@ -643,6 +709,7 @@ function validate(c: Config): string[] {
     if (/\s/.test(key) || key.length < 16)
       // The value is a secret: the error names the setting, never the key.
       throw new ConfigError('API_KEYS', '[redacted]', 'keys of at least 16 characters, no spaces');
+  validateWebhooks(c);
   if (c.jwtSecret !== undefined && Buffer.byteLength(c.jwtSecret) < 32)
     warnings.push('JWT_SECRET is shorter than 32 bytes; use a longer random secret');
   return warnings;
@@ -665,6 +732,35 @@ function validateIce(c: Config): string[] {
   if (c.turnSecret !== undefined && c.turnUrls.length === 0)
     warnings.push('TURN_SECRET is set but TURN_URLS is not; no TURN server is offered');
   return warnings;
+}
+
+/** SPEC.md §15: http(s) URLs, and a Standard Webhooks secret whenever there is a URL. */
+function validateWebhooks(c: Config): void {
+  for (const url of c.webhookUrls) {
+    let ok: boolean;
+    try {
+      const u = new URL(url);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '';
+    } catch {
+      ok = false;
+    }
+    // Never echo a URL that might carry credentials.
+    if (!ok) throw new ConfigError('WEBHOOK_URLS', '<redacted>', 'http:// or https:// URLs');
+  }
+  if (c.webhookSecret !== undefined && parseSecret(c.webhookSecret) === undefined)
+    throw new ConfigError(
+      'WEBHOOK_SECRET',
+      '<redacted>',
+      'whsec_ followed by the base64 of at least 16 bytes',
+    );
+  if (c.webhookUrls.length > 0 && c.webhookSecret === undefined)
+    throw new ConfigError('WEBHOOK_SECRET', '', 'a whsec_ secret when WEBHOOK_URLS is set');
+  if (c.webhookRetryMaxMs < c.webhookRetryBaseMs)
+    throw new ConfigError(
+      'WEBHOOK_RETRY_MAX_MS',
+      String(c.webhookRetryMaxMs),
+      `at least WEBHOOK_RETRY_BASE_MS (${c.webhookRetryBaseMs})`,
+    );
 }
 
 export function helpText(): string {

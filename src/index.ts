@@ -7,6 +7,7 @@ import { createMetrics } from './metrics.js';
 import type { Authenticator } from './server/auth.js';
 import { createAuthenticator } from './server/jwt-auth.js';
 import { SwitchboardServer, type ServerOptions } from './server/server.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 export { Close } from './close-codes.js';
 export { ConfigError, SwitchboardError } from './errors.js';
@@ -17,6 +18,8 @@ export type { Backend, BackendHandler, Envelope, JoinResult } from './backend/ba
 export { SwitchboardServer, type ServerState } from './server/server.js';
 export { parseMessage, type SignalMessage } from './protocol/message.js';
 export { isValidRoomId } from './protocol/room-id.js';
+export { Webhooks } from './webhooks/webhooks.js';
+export type { WebhookEvent, WebhookEventType } from './webhooks/events.js';
 
 export interface CreateOptions {
   logger?: Logger;
@@ -25,6 +28,7 @@ export interface CreateOptions {
   auth?: Authenticator;
   now?: () => number;
   extraRoute?: ServerOptions['extraRoute'];
+  webhooks?: Webhooks;
 }
 
 /** Wire a server from a Config: logger, metrics, backend and auth are created unless injected. */
@@ -36,6 +40,16 @@ export async function createSwitchboard(
   const metrics = createMetrics(opts.registry, opts.registry === undefined);
   const backend = opts.backend ?? (await createBackend(config, logger, metrics));
   const auth = opts.auth ?? (config.enableAuth ? createAuthenticator(config, logger) : undefined);
+  const webhooks =
+    opts.webhooks ??
+    (await Webhooks.create({
+      config,
+      logger,
+      metrics,
+      serverId: backend.serverId,
+      redis: backend.kind === 'redis',
+      now: opts.now,
+    }));
   return new SwitchboardServer({
     config,
     logger,
@@ -44,6 +58,7 @@ export async function createSwitchboard(
     auth,
     now: opts.now,
     extraRoute: opts.extraRoute,
+    webhooks,
   });
 }
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { Backend, BackendHandler, Envelope } from '../src/backend/backend.js';
+import type { Backend, BackendHandler, Envelope, LeaveResult } from '../src/backend/backend.js';
 import { until } from './helpers/server.js';
 
 /** Fresh, not yet started backends sharing one store; `cleanup` releases the store. */
@@ -36,13 +36,13 @@ export class ContractNode {
     return result;
   }
 
-  async leave(roomId: string, clientId: string): Promise<void> {
+  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
     const set = this.local.get(roomId);
     if (set?.delete(clientId) && set.size === 0) {
       this.local.delete(roomId);
       this.backend.unsubscribe(roomId);
     }
-    await this.backend.leave(roomId, clientId);
+    return this.backend.leave(roomId, clientId);
   }
 
   message(senderId: string, payload: unknown): Envelope {
@@ -107,19 +107,25 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
       withNodes(2, async (a, b) => {
         const room = newRoom();
         const [c1, c2, c3] = [newId(), newId(), newId()];
-        assert.deepEqual(await a.join(room, c1, 2), { ok: true, members: [c1], detached: [] });
+        assert.deepEqual(await a.join(room, c1, 2), {
+          ok: true,
+          members: [c1],
+          detached: [],
+          roomStarted: true,
+        });
         const second = await b.join(room, c2, 2);
         assert.ok(second.ok);
+        assert.equal(second.roomStarted, false);
         assert.deepEqual([...second.members].sort(), [c1, c2].sort());
         assert.deepEqual(await a.join(room, c3, 2), { ok: false, reason: 'full' });
         assert.deepEqual((await a.backend.members(room)).sort(), [c1, c2].sort());
         assert.deepEqual((await b.backend.members(room)).sort(), [c1, c2].sort());
-        await b.leave(room, c2);
+        assert.deepEqual(await b.leave(room, c2), { removed: true, roomFinished: false });
         const third = await a.join(room, c3, 2);
         assert.ok(third.ok);
         assert.deepEqual([...third.members].sort(), [c1, c3].sort());
-        await a.leave(room, c1);
-        await a.leave(room, c3);
+        assert.deepEqual(await a.leave(room, c1), { removed: true, roomFinished: false });
+        assert.deepEqual(await a.leave(room, c3), { removed: true, roomFinished: true });
         assert.deepEqual(await b.backend.members(room), []);
       }));
 
@@ -236,15 +242,43 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
       withNodes(2, async (a, b) => {
         const room = newRoom();
         const c1 = newId();
-        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1], detached: [] });
-        // Already a member: admitted again although the room is at capacity.
-        assert.deepEqual(await a.join(room, c1, 1), { ok: true, members: [c1], detached: [] });
+        assert.deepEqual(await a.join(room, c1, 1), {
+          ok: true,
+          members: [c1],
+          detached: [],
+          roomStarted: true,
+        });
+        // Already a member: admitted again although the room is at capacity; not a new start.
+        assert.deepEqual(await a.join(room, c1, 1), {
+          ok: true,
+          members: [c1],
+          detached: [],
+          roomStarted: false,
+        });
         assert.deepEqual(await b.backend.members(room), [c1]);
-        await a.leave(room, c1);
-        await a.backend.leave(room, c1);
-        await b.backend.leave(room, newId());
-        await b.backend.leave(newRoom(), newId());
+        const gone = { removed: false, roomFinished: false };
+        assert.deepEqual(await a.leave(room, c1), { removed: true, roomFinished: true });
+        assert.deepEqual(await a.backend.leave(room, c1), gone);
+        assert.deepEqual(await b.backend.leave(room, newId()), gone);
+        assert.deepEqual(await b.backend.leave(newRoom(), newId()), gone);
         assert.deepEqual(await a.backend.members(room), []);
+      }));
+
+    test('of joins and leaves racing across nodes, exactly one reports each room start and finish', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        let started = 0;
+        let finished = 0;
+        for (let round = 0; round < 5; round++) {
+          const ids = Array.from({ length: 6 }, () => newId());
+          const joins = await Promise.all(ids.map((id, i) => (i % 2 ? a : b).join(room, id, 100)));
+          started += joins.filter((j) => j.ok && j.roomStarted).length;
+          const leaves = await Promise.all(ids.map((id, i) => (i % 2 ? a : b).leave(room, id)));
+          assert.ok(leaves.every((l) => l.removed));
+          finished += leaves.filter((l) => l.roomFinished).length;
+          assert.equal(started, round + 1);
+          assert.equal(finished, round + 1);
+        }
       }));
 
     test('of many joins racing for the last places across nodes, exactly capacity win', () =>

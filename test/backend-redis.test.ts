@@ -50,6 +50,7 @@ test('REDIS_URL with a password and a database number', async () => {
       ok: true,
       members: ['client:1'],
       detached: [],
+      roomStarted: true,
     });
     assert.deepEqual(await admin.smembers('room:pw-room'), ['client:1']);
     assert.equal(await backend.ping(), true);

@@ -36,6 +36,10 @@ describe('loadConfig', () => {
     assert.deepEqual(config.allowedOrigins, []);
     assert.equal(config.trustProxy, false);
     assert.equal(config.logLevel, 'info');
+    assert.deepEqual(config.webhookUrls, []);
+    assert.equal(config.webhookSecret, undefined);
+    assert.equal(config.webhookMaxAttempts, 8);
+    assert.equal(config.webhookTimeoutMs, 5000);
   });
 
   test('every setting reads its env var, and its CLI flag wins over it', () => {
@@ -80,6 +84,16 @@ describe('loadConfig', () => {
       [{ ALLOWED_ORIGINS: 'https://a.com/path' }, [], /ALLOWED_ORIGINS/],
       [{ TLS_CERT_FILE: '/x.pem' }, [], /TLS_KEY_FILE/],
       [{ ENABLE_AUTH: 'true' }, [], /JWT_SECRET/],
+      [{ WEBHOOK_URLS: 'http://127.0.0.1:1/h' }, [], /WEBHOOK_SECRET="": expected a whsec_/],
+      [
+        { WEBHOOK_URLS: 'ftp://127.0.0.1/h', WEBHOOK_SECRET: 'whsec_' + 'A'.repeat(24) },
+        [],
+        /WEBHOOK_URLS="<redacted>": expected http:\/\/ or https:\/\/ URLs/,
+      ],
+      [{ WEBHOOK_SECRET: 'not-a-secret' }, [], /WEBHOOK_SECRET="<redacted>": expected whsec_/],
+      [{ WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }, [], /WEBHOOK_SECRET="<redacted>"/], // 5 bytes
+      [{ WEBHOOK_SECRET: 'whsec_!!!!' }, [], /WEBHOOK_SECRET/],
+      [{ WEBHOOK_MAX_ATTEMPTS: '0' }, [], /WEBHOOK_MAX_ATTEMPTS="0"/],
       [{}, ['--no-such-flag'], /command line="--no-such-flag"/],
       [{}, ['--ws-port'], /WS_PORT/],
     ];

@@ -56,13 +56,18 @@ test('WindowCounter: cluster totals add other nodes’ hits; failed syncs are re
   assert.equal(w.hit('ip', 25_000), true);
 });
 
-test('WindowCounter: keys idle since the last sync are still synced (with 0) to learn other nodes’ counts', () => {
+test('WindowCounter: only keys with hits since the last sync are synced; a key used again learns the cluster total at its next sync', () => {
   const w = new WindowCounter(10, 10_000);
   w.hit('room', 1000);
   const first = w.drain(1000);
   w.applyTotals(first.windowStart, new Map([['room', 1]]));
-  const idle = w.drain(1250);
-  assert.deepEqual([...idle.deltas], [['room', 0]]);
-  w.applyTotals(idle.windowStart, new Map([['room', 10]])); // other nodes used the rest
-  assert.equal(w.hit('room', 1300), false);
+  // Idle since the last sync: nothing is sent (the sync follows activity, issue 11).
+  assert.equal(w.drain(1250).deltas.size, 0);
+  // Other nodes admitted 8 more meanwhile; this node still knows 1 and admits by it until its
+  // next sync (the documented overshoot: at most limit − last known total between syncs).
+  assert.equal(w.hit('room', 1300), true);
+  const again = w.drain(1500);
+  assert.deepEqual([...again.deltas], [['room', 1]]);
+  w.applyTotals(again.windowStart, new Map([['room', 10]])); // 1 + 8 elsewhere + this 1
+  assert.equal(w.hit('room', 1600), false);
 });

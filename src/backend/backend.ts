@@ -96,8 +96,28 @@ export type JoinResult =
       /** Every member of the room after the join, the joiner included. */ members: string[];
       /** Members of those that are detached (SPEC.md §13). */
       detached: DetachedMember[];
+      /**
+       * This join took the room from no member to one, decided atomically with the join: of
+       * all nodes exactly one sees it per start (webhook room.started, SPEC.md §15).
+       */
+      roomStarted: boolean;
     }
   | { ok: false; reason: 'full' };
+
+/** What a leave changed, decided atomically with it (webhooks, SPEC.md §15). */
+export interface LeaveResult {
+  /** The client was a member (false: already gone, e.g. reaped or left twice). */
+  removed: boolean;
+  /** This leave removed the room's last member: exactly one node sees it per room end. */
+  roomFinished: boolean;
+}
+
+/** A member the backend removed because its node stopped refreshing (crashed). */
+export interface ReapedMember {
+  peerId: string;
+  /** Server id of the node it was connected to. */
+  serverId: string;
+}
 
 /** What is recorded with a member when it joins (SPEC.md §14 `GET /api/v1/rooms/ROOM`). */
 export interface MemberInfo {
@@ -164,6 +184,12 @@ export interface BackendHandler {
    * Called synchronously from the receive path; must not throw.
    */
   onCommand?(roomId: string, command: RoomCommand): void;
+  /**
+   * Members of another (crashed) node that THIS node removed from roomId; `roomFinished` when
+   * that removal left the room empty. Reaping is atomic, so of all nodes exactly one reports
+   * each member (webhook peer.left cause `reaped`, room.finished). Must not throw.
+   */
+  onMembersReaped?(roomId: string, reaped: ReapedMember[], roomFinished: boolean): void;
 }
 
 export interface Backend {
@@ -187,8 +213,11 @@ export interface Backend {
    */
   join(roomId: string, clientId: string, capacity: number, info?: MemberInfo): Promise<JoinResult>;
 
-  /** Remove clientId from roomId (an empty room is deleted). Idempotent. Rejects on failure. */
-  leave(roomId: string, clientId: string): Promise<void>;
+  /**
+   * Remove clientId from roomId (an empty room is deleted). Idempotent: only the call that
+   * removed the member reports `removed`. Rejects on failure.
+   */
+  leave(roomId: string, clientId: string): Promise<LeaveResult>;
 
   /** Current members of the room across all nodes. */
   members(roomId: string): Promise<string[]>;

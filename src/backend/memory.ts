@@ -13,6 +13,7 @@ import {
   type Envelope,
   type ExpireResult,
   type JoinResult,
+  type LeaveResult,
   type MemberInfo,
   type RoomCommand,
   type RoomListQuery,
@@ -80,6 +81,7 @@ export class MemoryBackend implements Backend {
     let members = this.store.rooms.get(roomId);
     if (members && !members.has(clientId) && members.size >= capacity)
       return { ok: false, reason: 'full' };
+    const roomStarted = !members;
     if (!members) {
       this.store.rooms.set(roomId, (members = new Map()));
       this.store.sequence.add(roomId);
@@ -89,17 +91,16 @@ export class MemoryBackend implements Backend {
     const detached: DetachedMember[] = [];
     for (const [peerId, s] of this.store.detached.get(roomId) ?? [])
       detached.push({ peerId, deadline: s.deadline });
-    return { ok: true, members: [...members.keys()], detached };
+    return { ok: true, members: [...members.keys()], detached, roomStarted };
   }
 
-  async leave(roomId: string, clientId: string): Promise<void> {
+  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
     const members = this.store.rooms.get(roomId);
-    if (!members) return;
-    members.delete(clientId);
-    if (members.size === 0) {
-      this.store.rooms.delete(roomId);
-      this.store.sequence.delete(roomId);
-    }
+    if (!members?.delete(clientId)) return { removed: false, roomFinished: false };
+    if (members.size > 0) return { removed: true, roomFinished: false };
+    this.store.rooms.delete(roomId);
+    this.store.sequence.delete(roomId);
+    return { removed: true, roomFinished: true };
   }
 
   // ---- resume (SPEC.md §13) --------------------------------------------------------------

@@ -34,11 +34,21 @@ export interface Scripts {
     capacity: number,
     ttl: number,
     record: string,
-  ): Promise<[number, string[], string[]?]>;
-  sbLeave(room: string, members: string, clientId: string, ttl: number): Promise<number>;
+  ): Promise<[ok: number, members: string[], detached?: string[], started?: number]>;
+  sbLeave(
+    room: string,
+    members: string,
+    clientId: string,
+    ttl: number,
+  ): Promise<[removed: number, remaining: number]>;
   /** pairs: client id, member record, ... */
   sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
-  sbReap(room: string, members: string, deadNode: string, ttl: number): Promise<string[]>;
+  sbReap(
+    room: string,
+    members: string,
+    deadNode: string,
+    ttl: number,
+  ): Promise<[removed: string[], remaining: number]>;
   sbNode(
     nodes: string,
     serverId: string,

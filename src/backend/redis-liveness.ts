@@ -38,7 +38,7 @@ export interface LivenessHost {
   /** May this node reap now (it has been connected for a full lease)? */
   reapAllowed(): boolean;
   /** Members of a dead node were removed by this node: tell local and remote peers. */
-  onReaped(roomId: string, ids: string[], deadNode: string): void;
+  onReaped(roomId: string, ids: string[], deadNode: string, roomFinished: boolean): void;
   /** Members of this node that Redis had lost are back. */
   onReregistered(roomId: string, ids: string[]): void;
 }
@@ -307,14 +307,14 @@ export class NodeLiveness {
       cursor = next;
       await Promise.all(
         rooms.map(async (roomId) => {
-          const ids = await this.host.op('reap', () =>
+          const [ids, remaining] = await this.host.op('reap', () =>
             this.conn.scripts.sbReap(
               ...this.keys.roomKeys(roomId),
               dead,
               this.config.roomTtlSeconds,
             ),
           );
-          if (ids.length > 0) this.host.onReaped(roomId, ids, dead);
+          if (ids.length > 0) this.host.onReaped(roomId, ids, dead, remaining === 0);
         }),
       );
     } while (cursor !== '0' && ++rounds < MAX_SCAN_ROUNDS);

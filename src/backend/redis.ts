@@ -18,6 +18,7 @@ import type {
   Envelope,
   ExpireResult,
   JoinResult,
+  LeaveResult,
   MemberInfo,
   RoomCommand,
   RoomListQuery,
@@ -101,7 +102,7 @@ export class RedisBackend implements Backend {
       {
         op: (name, fn) => this.op(name, fn),
         reapAllowed: () => this.reapAllowed(),
-        onReaped: (roomId, ids, dead) => this.onReaped(roomId, ids, dead),
+        onReaped: (roomId, ids, dead, finished) => this.onReaped(roomId, ids, dead, finished),
         onReregistered: (roomId, ids) => this.onReregistered(roomId, ids),
       },
       this.now,
@@ -190,7 +191,7 @@ export class RedisBackend implements Backend {
           record,
         ),
       );
-      const [[ok, flat, detached]] = await Promise.all([script, index]);
+      const [[ok, flat, detached, started]] = await Promise.all([script, index]);
       if (ok !== 1) return { ok: false, reason: 'full' };
       joined = true;
       for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
@@ -198,13 +199,14 @@ export class RedisBackend implements Backend {
         ok: true,
         members: this.remote.joined(roomId, flat),
         detached: detachedMembers(detached ?? []),
+        roomStarted: started === 1,
       };
     } finally {
       this.liveness.afterJoin(roomId, clientId, joined ? record : undefined);
     }
   }
 
-  async leave(roomId: string, clientId: string): Promise<void> {
+  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
     this.remote.left(roomId);
     const unindex = this.liveness.leaving(roomId, clientId);
     const script = this.op('leave', () =>
@@ -216,7 +218,8 @@ export class RedisBackend implements Backend {
     );
     // On a failure the member stays registered: the liveness tick retries the leave.
     script.catch(() => this.liveness.leaveFailed(roomId, clientId));
-    await Promise.all([script, unindex?.()]);
+    const [[removed, remaining]] = await Promise.all([script, unindex?.()]);
+    return { removed: removed === 1, roomFinished: removed === 1 && remaining === 0 };
   }
 
   async members(roomId: string): Promise<string[]> {
@@ -515,8 +518,12 @@ export class RedisBackend implements Backend {
     for (const id of added) this.publish(roomId, joinEnvelope(id, this.serverId));
   }
 
-  /** Members of a crashed node were removed by this node: tell local and remote peers. */
-  private onReaped(roomId: string, ids: string[], deadNode: string): void {
+  /**
+   * Members of a crashed node were removed by this node: tell local and remote peers, and the
+   * handler (webhooks) — the one place reaping is reported. `roomFinished`: the reap script
+   * left the room without members.
+   */
+  private onReaped(roomId: string, ids: string[], deadNode: string, roomFinished: boolean): void {
     for (const id of ids) {
       this.metrics.reapedMembers.inc();
       this.remote.forget(roomId, id);
@@ -525,6 +532,12 @@ export class RedisBackend implements Backend {
       this.publish(roomId, envelope);
     }
     this.logger.info({ roomId, count: ids.length, node: deadNode }, 'reaped members of dead node');
+    const reaped = ids.map((peerId) => ({ peerId, serverId: deadNode }));
+    try {
+      this.handler?.onMembersReaped?.(roomId, reaped, roomFinished);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), roomId }, 'reaped handler failed');
+    }
   }
 
   // ---- limits ----------------------------------------------------------------------------

@@ -193,6 +193,7 @@ export class Admission {
         version: peer.version,
         subject: peer.subject,
       });
+      this.ctx.webhooks.joined(peer.roomId, peer.id, peer.subject, joined);
       if (!joined.ok) return this.refuse(peer, Close.roomFull, 'room-full');
       members = joined.members;
       detached = joined.detached;
@@ -223,7 +224,8 @@ export class Admission {
 
   private async undoJoin(peer: Peer): Promise<void> {
     try {
-      await this.ctx.backend.leave(peer.roomId, peer.id);
+      const left = await this.ctx.backend.leave(peer.roomId, peer.id);
+      this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, 'close', left);
     } catch (err) {
       this.ctx.logger.warn(
         { err: errorMessage(err), roomId: peer.roomId },

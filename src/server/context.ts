@@ -16,6 +16,7 @@ import type { Peer } from './peer.js';
 import { WindowCounter } from './rate-limit.js';
 import type { Resumption } from './resume.js';
 import type { RoomHub } from './room-hub.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -51,6 +52,8 @@ export interface ServerContext {
   readonly closeGrace: CloseGrace;
   /** Where error boundaries report what they caught. */
   readonly faults: Faults;
+  /** Webhook events (SPEC.md §15): called where membership changes; never waits. */
+  readonly webhooks: Webhooks;
   /** ICE servers and TURN credentials (SPEC.md §12). */
   readonly ice: IceServers;
 }

@@ -116,7 +116,8 @@ export class Departures implements PeerHost {
       event: 'leave',
     });
     try {
-      await backend.leave(peer.roomId, peer.id);
+      const left = await backend.leave(peer.roomId, peer.id);
+      this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, left);
     } catch (err) {
       // The node lease expires the entry later (redis backend); nothing else to do here.
       logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend leave failed');

@@ -140,7 +140,10 @@ export class Resumption implements ResumeHooks {
         logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'detach failed');
         // Not resumable: an ordinary leave, so nobody keeps a ghost.
         if (this.forget(room, peer.id)) this.announceLeave(room.id, peer.id, cause);
-        backend.leave(peer.roomId, peer.id).catch(() => undefined);
+        backend
+          .leave(peer.roomId, peer.id)
+          .then((r) => this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, r))
+          .catch(() => undefined);
       },
     );
   }
@@ -295,13 +298,17 @@ export class Resumption implements ResumeHooks {
       // The client went away meanwhile (or too much arrived to replay exactly): the session
       // is used up and nobody holds the peer, so it leaves.
       this.announceLeave(room.id, peerId, 'resume-abandoned');
-      backend.leave(room.id, peerId).catch(() => undefined);
+      backend
+        .leave(room.id, peerId)
+        .then((r) => this.ctx.webhooks.left(room.id, peerId, peer.subject, 'resume-abandoned', r))
+        .catch(() => undefined);
       hub.release(room);
       if (peer.state === 'pending') peer.close(Close.goingAway);
       metrics.resumes.inc({ result: 'expired' });
       return undefined;
     }
     metrics.resumes.inc({ result: 'resumed' });
+    this.ctx.webhooks.resumed(room.id, peerId, peer.subject);
     return {
       peerId,
       peers: members.filter((id) => id !== peerId),
@@ -391,6 +398,11 @@ export class Resumption implements ResumeHooks {
     const room = hub.get(roomId);
     if (room) this.forget(room, peerId);
     this.announceLeave(roomId, peerId, 'removed');
+    // As at window end: expire() does not say whether the room emptied (no room.finished).
+    this.ctx.webhooks.left(roomId, peerId, undefined, 'removed', {
+      removed: true,
+      roomFinished: false,
+    });
     if (room) hub.release(room);
     return true;
   }
@@ -436,6 +448,14 @@ export class Resumption implements ResumeHooks {
       case 'ended':
         this.drop(room, d);
         this.announceLeave(room.id, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
+        // expire() does not say whether the room emptied: no room.finished from here (yet).
+        this.ctx.webhooks.left(
+          room.id,
+          d.peerId,
+          undefined,
+          d.overflowed ? 'resume-overflow' : 'resume-expired',
+          { removed: true, roomFinished: false },
+        );
         this.ctx.hub.release(room);
         return;
       case 'open':

@@ -37,6 +37,7 @@ import { RELAY_GRACE_MS, Resumption } from './resume.js';
 import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
 import { ServerTimers } from './timers.js';
+import { Webhooks } from '../webhooks/webhooks.js';
 
 export type { ServerState } from './context.js';
 
@@ -53,6 +54,8 @@ export interface ServerOptions {
   now?: () => number;
   /** Extra HTTP routes on the main port (the demo page). */
   extraRoute?: RouteHost['extraRoute'];
+  /** Webhook events (SPEC.md §15); none when absent. */
+  webhooks?: Webhooks | undefined;
 }
 
 /**
@@ -75,6 +78,7 @@ export class SwitchboardServer {
   readonly metrics: Metrics;
   readonly backend: Backend;
   readonly hub: RoomHub;
+  readonly webhooks: Webhooks;
   private readonly ctx: ServerContext;
   readonly resume: Resumption;
   private readonly listener: Listener;
@@ -95,6 +99,7 @@ export class SwitchboardServer {
     this.backend = opts.backend;
     this.hub = new RoomHub(this.backend, this.metrics);
     let resume: Resumption | undefined;
+    this.webhooks = opts.webhooks ?? Webhooks.disabled();
     this.ctx = {
       config,
       logger: this.logger,
@@ -112,6 +117,7 @@ export class SwitchboardServer {
       get resume() {
         return resume!;
       },
+      webhooks: this.webhooks,
       ice: new IceServers(config, this.metrics, opts.now ?? Date.now),
     };
     this.resume = resume = new Resumption(this.ctx);
@@ -158,7 +164,9 @@ export class SwitchboardServer {
     await this.backend.start({
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
       onCommand: (roomId, command) => this.control.onCommand(roomId, command),
+      onMembersReaped: (roomId, reaped, finished) => this.webhooks.reaped(roomId, reaped, finished),
     });
+    await this.webhooks.start();
     await this.listener.listen();
     this.timers.start();
     this.ctx.ice.start();
@@ -247,6 +255,7 @@ export class SwitchboardServer {
     await this.backend
       .close()
       .catch((err: unknown) => this.logger.warn({ err }, 'backend close failed'));
+    await this.webhooks.close(this.config.drainTimeoutMs);
     this.wss.close();
     await withTimeout(httpClosed, 1000);
     await this.listener.closeAll();

@@ -11,14 +11,18 @@
 -- KEYS[3]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
 -- ARGV[4]  the member record
 --
--- Returns { ok, members, detached }: ok 1 (joined or already a member) or 0 (full); members is
--- {id1, record1, id2, record2, ...} after the join (empty when full; record '' if missing);
--- detached {id1, deadline1, ...} of the members that are detached (SPEC.md §13).
+-- Returns { ok, members, detached, started }: ok 1 (joined or already a member) or 0 (full);
+-- members is {id1, record1, id2, record2, ...} after the join (empty when full; record '' if
+-- missing); detached {id1, deadline1, ...} of the members that are detached (SPEC.md §13);
+-- started 1 when this join took the room from no member to one (webhooks, SPEC.md §15).
 local id = ARGV[1]
+local started = 0
 if redis.call('SISMEMBER', KEYS[1], id) == 0 then
-  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return { 0, {} }
+  local count = redis.call('SCARD', KEYS[1])
+  if count >= tonumber(ARGV[2]) then
+    return { 0, {}, {}, 0 }
   end
+  if count == 0 then started = 1 end
   redis.call('SADD', KEYS[1], id)
 end
 redis.call('HSET', KEYS[2], id, ARGV[4])
@@ -41,4 +45,4 @@ if redis.call('EXISTS', KEYS[3]) == 1 then -- usually not: no member is detached
     detached[#detached + 1] = string.match(flat[i + 1], '^(%d+)')
   end
 end
-return { 1, members, detached }
+return { 1, members, detached, started }

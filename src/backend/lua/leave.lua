@@ -6,7 +6,8 @@
 -- ARGV[1]  client id
 -- ARGV[2]  room TTL, seconds
 --
--- Returns 1 when the client was a member, else 0.
+-- Returns { removed, remaining }: removed 1 when the client was a member, else 0; remaining the
+-- members left (removed 1 and remaining 0: the room finished, SPEC.md §15).
 local removed = redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 if redis.call('SCARD', KEYS[1]) == 0 then
@@ -16,4 +17,4 @@ else
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-return removed
+return { removed, redis.call('SCARD', KEYS[1]) }

@@ -7,7 +7,8 @@
 -- ARGV[1]  server id of the dead node
 -- ARGV[2]  room TTL, seconds
 --
--- Returns the client ids removed.
+-- Returns { removed, remaining }: the client ids removed, and the members left (0 with some
+-- removed: the reaping finished the room, SPEC.md §15).
 local needle = '"node":"' .. ARGV[1] .. '"'
 local flat = redis.call('HGETALL', KEYS[2])
 local reaped = {}
@@ -25,4 +26,4 @@ elseif #reaped > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-return reaped
+return { reaped, redis.call('SCARD', KEYS[1]) }
