@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { validateMessage } from '../protocol/message.js';
+import { type SignalMessage, validateMessage } from '../protocol/message.js';
 import { isValidRoomId } from '../protocol/room-id.js';
 import { ApiError, ApiErrors } from './errors.js';
 import { readJsonBody } from './http-io.js';
@@ -27,6 +27,13 @@ const BODY_OVERHEAD_BYTES = 1024;
 export interface DetachedSessions {
   /** End peerId's session if it is detached (announced as a leave); false if it is not. */
   remove(roomId: string, peerId: string): Promise<boolean>;
+  /** Originate an API message in a room with detached members: kept for them, then published. */
+  sendApiMessage(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+    detached: readonly string[],
+  ): void;
 }
 
 export interface RoomRoutesDeps {
@@ -110,6 +117,10 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
     if (Buffer.byteLength(JSON.stringify(parsed.message)) > config.messageMaxBytes)
       throw new ApiError(ApiErrors.messageTooLarge);
     const command: RoomCommand = { op: 'message', message: parsed.message };
+    if (await call(() => keptForDetached(roomId, parsed.message, to))) {
+      metrics.messagesForwarded.add();
+      return { status: 202 };
+    }
     if (to === undefined) {
       if (!(await call(() => backend.commandRoom(roomId, command))))
         throw new ApiError(ApiErrors.roomNotFound);
@@ -120,6 +131,24 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
     }
     metrics.messagesForwarded.add(); // once per message, by the node that accepted it
     return { status: 202 };
+  }
+
+  /**
+   * A message the room's detached members must get on resume (SPEC.md §13): this node
+   * originates it through the resume code's keep path. False when no receiver is detached
+   * (then the command path delivers it, or answers an unknown `to`).
+   */
+  async function keptForDetached(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+  ): Promise<boolean> {
+    if (to !== undefined && !isPeerId(to)) return false;
+    const members = await backend.roomMembers(roomId);
+    const detached = members.filter((m) => m.detached === true).map((m) => m.peerId);
+    if (detached.length === 0 || (to !== undefined && !detached.includes(to))) return false;
+    resume.sendApiMessage(roomId, message, to, detached);
+    return true;
   }
 
   async function removePeer(_req: IncomingMessage, params: RouteParams): Promise<ApiReply> {

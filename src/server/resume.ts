@@ -19,7 +19,8 @@
  *   announces the leave.
  */
 import { Close } from '../close-codes.js';
-import type { ClaimResult, Envelope } from '../backend/backend.js';
+import { API_SENDER_ID, type ClaimResult, type Envelope } from '../backend/backend.js';
+import type { SignalMessage } from '../protocol/message.js';
 import { errorMessage } from '../errors.js';
 import type { ServerContext } from './context.js';
 import type { Peer } from './peer.js';
@@ -67,6 +68,8 @@ export class Resumption implements ResumeHooks {
   private readonly byToken = new Map<string, Peer>();
   /** Resumes waiting for another node to detach a half-open peer: room + '\n' + peer id. */
   private readonly takeoverWaiters = new Map<string, () => void>();
+  /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
+  private seq = 0;
 
   constructor(private readonly ctx: ServerContext) {
     this.enabled = ctx.config.resumeWindowMs > 0;
@@ -167,6 +170,48 @@ export class Resumption implements ResumeHooks {
     if (targets === undefined) return;
     envelope.kept = targets;
     this.ctx.backend.keep(room.id, targets, JSON.stringify(envelope), this.onOverflow(room));
+  }
+
+  /** The next sequence number of a message this node originates. */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /**
+   * An API message (SPEC.md §14) for a room with detached members (the backend's list: this
+   * node may hold nothing of the room). This node is its origin, as for a peer's message:
+   * delivered to local members, kept for the detached receivers, then published with its
+   * sequence number (so the relay and the resume's dedup treat it as any other message).
+   */
+  sendApiMessage(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+    detached: readonly string[],
+  ): void {
+    const { hub, backend } = this.ctx;
+    const envelope: Envelope = {
+      senderId: API_SENDER_ID,
+      data: message,
+      originServerId: backend.serverId,
+      seq: this.nextSeq(),
+    };
+    if (to !== undefined) envelope.to = to;
+    const room = hub.get(roomId);
+    if (room) hub.deliver(room, API_SENDER_ID, message, undefined, to);
+    if (room?.resume) this.keep(room, envelope); // captures; keeps for the ones known here
+    const more = detached.filter(
+      (id) => (to === undefined || to === id) && envelope.kept?.includes(id) !== true,
+    );
+    if (more.length > 0) {
+      const kept = [...(envelope.kept ?? []), ...more];
+      envelope.kept = kept;
+      backend.keep(roomId, more, JSON.stringify(envelope), (peerId) => {
+        const r = hub.get(roomId);
+        if (r?.resume) this.onOverflow(r)(peerId);
+      });
+    }
+    backend.publish(roomId, envelope);
   }
 
   /** From another node, for a room with resume state (or a detach event). */
