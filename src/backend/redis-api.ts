@@ -11,6 +11,8 @@
  *   record; only that node receives it. A command for a whole room: a message is one envelope
  *   from `server` on the room's channel (only nodes with members subscribe it); a removal goes
  *   to the node channel of each node that has members there.
+ *   A message for a detached receiver does not come here: the API's node originates it through
+ *   the resume code, which keeps it in the mailbox (server/resume.ts `sendApiMessage`).
  */
 import type { Cluster, Redis } from 'ioredis';
 import { validateMessage } from '../protocol/message.js';
