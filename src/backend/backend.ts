@@ -88,7 +88,14 @@ export type ClaimResult =
  * `open`: its window has not ended (clocks differ: try later); `attached`: it was resumed;
  * `gone`: no trace of it (already ended by another node, or the backend lost its data).
  */
-export type ExpireResult = 'ended' | 'open' | 'attached' | 'gone';
+export type ExpireStatus = 'ended' | 'open' | 'attached' | 'gone';
+
+/** What an expire changed, decided atomically with it (webhooks, SPEC.md §15). */
+export interface ExpireResult {
+  status: ExpireStatus;
+  /** `ended` removed the room's last member: exactly one node sees it per room end. */
+  roomFinished: boolean;
+}
 
 export type JoinResult =
   | {
@@ -110,6 +117,15 @@ export interface LeaveResult {
   removed: boolean;
   /** This leave removed the room's last member: exactly one node sees it per room end. */
   roomFinished: boolean;
+}
+
+/**
+ * Why a member left, kept with a leave the backend retries later (its script failed), so the
+ * retry can be reported as the original leave would have been (webhooks, SPEC.md §15).
+ */
+export interface LeaveNote {
+  cause: string;
+  subject?: string;
 }
 
 /** A member the backend removed because its node stopped refreshing (crashed). */
@@ -190,6 +206,12 @@ export interface BackendHandler {
    * each member (webhook peer.left cause `reaped`, room.finished). Must not throw.
    */
   onMembersReaped?(roomId: string, reaped: ReapedMember[], roomFinished: boolean): void;
+  /**
+   * A leave whose script had failed (its `leave` call rejected) was retried by this node and
+   * succeeded: `note` as given to `leave`, `result` decided atomically by the retry (so a
+   * member reaped meanwhile is not reported twice). Must not throw.
+   */
+  onLeaveRetried?(roomId: string, clientId: string, note: LeaveNote, result: LeaveResult): void;
 }
 
 export interface Backend {
@@ -215,9 +237,10 @@ export interface Backend {
 
   /**
    * Remove clientId from roomId (an empty room is deleted). Idempotent: only the call that
-   * removed the member reports `removed`. Rejects on failure.
+   * removed the member reports `removed`. Rejects on failure; a backend that then retries
+   * the leave itself (redis) reports the retry to `onLeaveRetried` with `note`.
    */
-  leave(roomId: string, clientId: string): Promise<LeaveResult>;
+  leave(roomId: string, clientId: string, note?: LeaveNote): Promise<LeaveResult>;
 
   /** Current members of the room across all nodes. */
   members(roomId: string): Promise<string[]>;
@@ -343,8 +366,8 @@ export interface Backend {
   /**
    * End peerId's detached session if its window has ended or its mailbox overflowed (with
    * `now`, whatever its window: the server API removes it): the peer stops being a member.
-   * Atomic, so of several nodes trying only one gets `ended` (and announces the leave).
-   * Rejects on backend failure.
+   * Atomic, so of several nodes trying only one gets `ended` (and announces the leave), and
+   * `roomFinished` when that removed the room's last member. Rejects on backend failure.
    */
   expire(roomId: string, peerId: string, now?: boolean): Promise<ExpireResult>;
 

@@ -185,12 +185,16 @@ export class MemoryBackend implements Backend {
 
   async expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
     const s = this.store.detached.get(roomId)?.get(peerId);
-    if (!s) return this.store.rooms.get(roomId)?.has(peerId) ? 'attached' : 'gone';
-    if (!now && !s.overflow && Date.now() < s.deadline) return 'open';
+    if (!s) {
+      const status = this.store.rooms.get(roomId)?.has(peerId) ? 'attached' : 'gone';
+      return { status, roomFinished: false };
+    }
+    if (!now && !s.overflow && Date.now() < s.deadline)
+      return { status: 'open', roomFinished: false };
     this.store.sessions.delete(s.tokenHash);
     this.dropDetached(roomId, peerId);
-    await this.leave(roomId, peerId);
-    return 'ended';
+    const { roomFinished } = await this.leave(roomId, peerId);
+    return { status: 'ended', roomFinished };
   }
 
   private dropDetached(roomId: string, peerId: string): void {

@@ -144,7 +144,7 @@ export class Resumption implements ResumeHooks {
         // Not resumable: an ordinary leave, so nobody keeps a ghost.
         if (this.forget(room, peer.id)) this.announceLeave(room.id, peer.id, cause);
         backend
-          .leave(peer.roomId, peer.id)
+          .leave(peer.roomId, peer.id, { cause, subject: peer.subject })
           .then((r) => this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, r))
           .catch(() => undefined);
       },
@@ -344,7 +344,7 @@ export class Resumption implements ResumeHooks {
       // is used up and nobody holds the peer, so it leaves.
       this.announceLeave(room.id, peerId, 'resume-abandoned');
       backend
-        .leave(room.id, peerId)
+        .leave(room.id, peerId, { cause: 'resume-abandoned', subject: peer.subject })
         .then((r) => this.ctx.webhooks.left(room.id, peerId, peer.subject, 'resume-abandoned', r))
         .catch(() => undefined);
       hub.release(room);
@@ -439,15 +439,12 @@ export class Resumption implements ResumeHooks {
   async remove(roomId: string, peerId: string): Promise<boolean> {
     if (!this.enabled) return false;
     const { hub, backend } = this.ctx;
-    if ((await backend.expire(roomId, peerId, true)) !== 'ended') return false;
+    const { status, roomFinished } = await backend.expire(roomId, peerId, true);
+    if (status !== 'ended') return false;
     const room = hub.get(roomId);
     if (room) this.forget(room, peerId);
     this.announceLeave(roomId, peerId, 'removed');
-    // As at window end: expire() does not say whether the room emptied (no room.finished).
-    this.ctx.webhooks.left(roomId, peerId, undefined, 'removed', {
-      removed: true,
-      roomFinished: false,
-    });
+    this.ctx.webhooks.left(roomId, peerId, undefined, 'removed', { removed: true, roomFinished });
     if (room) hub.release(room);
     return true;
   }
@@ -489,17 +486,17 @@ export class Resumption implements ResumeHooks {
       return;
     }
     d.expiring = false;
-    switch (result) {
+    switch (result.status) {
       case 'ended':
         this.drop(room, d);
         this.announceLeave(room.id, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
-        // expire() does not say whether the room emptied: no room.finished from here (yet).
+        // expire() is atomic: only this node ended it, and it says whether the room emptied.
         this.ctx.webhooks.left(
           room.id,
           d.peerId,
           undefined,
           d.overflowed ? 'resume-overflow' : 'resume-expired',
-          { removed: true, roomFinished: false },
+          { removed: true, roomFinished: result.roomFinished },
         );
         this.ctx.hub.release(room);
         return;
