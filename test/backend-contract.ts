@@ -165,7 +165,7 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
         assert.deepEqual(await a.backend.claim(room, 'hash-1', 0), { result: 'unknown' });
         // Attached again: keep no longer appends, expire leaves it alone.
         b.backend.keep(room, [p], '{"late":1}', () => undefined);
-        assert.equal(await a.backend.expire(room, p), 'attached');
+        assert.equal((await a.backend.expire(room, p)).status, 'attached');
       }));
 
     test('resume sessions: overflow and window end each end the session once', () =>
@@ -188,17 +188,92 @@ export function backendContract(name: string, makeNodes: MakeNodes): void {
           peerId: p,
         });
         const ends = await Promise.all([a.backend.expire(room, p), b.backend.expire(room, p)]);
-        assert.deepEqual(ends.sort(), ['ended', 'gone']);
-        assert.equal(await a.backend.expire(room, q), 'open');
+        assert.deepEqual(ends.map((e) => e.status).sort(), ['ended', 'gone']);
+        assert.ok(
+          ends.every((e) => !e.roomFinished),
+          'q and r remain: the room goes on',
+        );
+        assert.equal((await a.backend.expire(room, q)).status, 'open');
         await until(() => Date.now() > qDeadline + 50, 5000, 'window end');
         assert.deepEqual(await b.backend.claim(room, 'hash-q', 0), {
           result: 'expired',
           peerId: q,
         });
         const qEnds = await Promise.all([a.backend.expire(room, q), b.backend.expire(room, q)]);
-        assert.deepEqual(qEnds.sort(), ['ended', 'gone']);
+        assert.deepEqual(qEnds.map((e) => e.status).sort(), ['ended', 'gone']);
         assert.deepEqual(await b.backend.members(room), [r]);
-        assert.equal(await b.backend.expire(room, r), 'attached');
+        assert.equal((await b.backend.expire(room, r)).status, 'attached');
+      }));
+
+    test('resume sessions: ending the last member (window end, overflow) reports roomFinished to exactly one node', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        const p = newId();
+        await a.join(room, p, 5);
+        const deadline = await a.backend.detach(room, p, 'hash-last', 200, 1024);
+        await until(() => Date.now() > deadline + 50, 5000, 'window end');
+        const ends = await Promise.all([a.backend.expire(room, p), b.backend.expire(room, p)]);
+        assert.deepEqual(ends.map((e) => [e.status, e.roomFinished]).sort(), [
+          ['ended', true],
+          ['gone', false],
+        ]);
+        assert.deepEqual(await a.backend.members(room), []);
+        // Overflow: q (another node) fills p's mailbox, then leaves; ending p finishes the room.
+        const [p2, q] = [newId(), newId()];
+        await a.join(room, p2, 5);
+        await b.join(room, q, 5);
+        await a.backend.detach(room, p2, 'hash-last-2', 60_000, 1024);
+        const overflowed: string[] = [];
+        const big = JSON.stringify({ x: 'y'.repeat(600) });
+        b.backend.keep(room, [p2], big, (id) => overflowed.push(id));
+        b.backend.keep(room, [p2], big, (id) => overflowed.push(id));
+        await until(() => overflowed.length > 0, 5000, 'overflow reported');
+        assert.deepEqual(await b.backend.leave(room, q), { removed: true, roomFinished: false });
+        const overflowEnds = await Promise.all([
+          a.backend.expire(room, p2),
+          b.backend.expire(room, p2),
+        ]);
+        assert.deepEqual(overflowEnds.map((e) => [e.status, e.roomFinished]).sort(), [
+          ['ended', true],
+          ['gone', false],
+        ]);
+      }));
+
+    test('resume sessions: roomMembers marks the detached member; expire now ends an open window once', () =>
+      withNodes(2, async (a, b) => {
+        const room = newRoom();
+        const [p, q] = [newId(), newId()];
+        await a.join(room, p, 5);
+        await b.join(room, q, 5);
+        await a.backend.detach(room, p, 'hash-now', 60_000, 1024);
+        for (const node of [a, b]) {
+          const listed = await node.backend.roomMembers(room);
+          assert.deepEqual(
+            listed.map((m) => [m.peerId, m.detached === true]).sort(),
+            [
+              [p, true],
+              [q, false],
+            ].sort(),
+          );
+          assert.ok(listed.every((m) => m.detached === true || !('detached' in m)));
+        }
+        assert.equal((await b.backend.expire(room, p)).status, 'open');
+        assert.equal(
+          (await b.backend.expire(room, q, true)).status,
+          'attached',
+          'never ends an attached one',
+        );
+        const ends = await Promise.all([
+          a.backend.expire(room, p, true),
+          b.backend.expire(room, p, true),
+        ]);
+        assert.deepEqual(ends.map((e) => e.status).sort(), ['ended', 'gone']);
+        assert.deepEqual(await a.backend.claim(room, 'hash-now', 0), { result: 'unknown' });
+        assert.deepEqual(await a.backend.members(room), [q]);
+        assert.deepEqual(
+          (await b.backend.roomMembers(room)).map((m) => m.peerId),
+          [q],
+        );
       }));
 
     test('join and leave are idempotent', () =>

@@ -188,6 +188,32 @@ for (const kind of ['memory', 'redis'] as const) {
       );
     });
 
+    test('resume: the last member’s window ends: peer.left resume-expired, then room.finished, once', async () => {
+      const { receiver, t } = await setup({ resumeWindowMs: 500 });
+      const r = room();
+      const lost = await member(t, r);
+      lost.ws.terminate(); // detached; nobody else is in the room, and its window ends
+      await receiver.waitFor((x) => x.room(r).length >= 4, 15_000);
+      // The room starts again: in the room's order that comes after any second room.finished.
+      const again = await member(t, r);
+      await receiver.waitFor((x) => x.room(r).length >= 6, 15_000);
+      await again.close();
+      await receiver.waitFor((x) => x.room(r).length >= 8, 15_000);
+      assert.deepEqual(
+        receiver.room(r).map((d) => [d.type, d.body.data.peerId, d.body.data.cause]),
+        [
+          ['room.started', undefined, undefined],
+          ['peer.joined', lost.id, undefined],
+          ['peer.left', lost.id, 'resume-expired'],
+          ['room.finished', undefined, undefined],
+          ['room.started', undefined, undefined],
+          ['peer.joined', again.id, undefined],
+          ['peer.left', again.id, 'close'],
+          ['room.finished', undefined, undefined],
+        ],
+      );
+    });
+
     test('500 then 200: each event retried with the same id and delivered once', async () => {
       const { receiver, t } = await setup();
       receiver.respond = (d) => (d.attempt === 1 ? 500 : 200);

@@ -8,13 +8,14 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { ApiKeys } from './keys.js';
 import { openApiDocument } from './openapi.js';
-import { roomRoutes } from './rooms.js';
+import { roomRoutes, type DetachedSessions } from './rooms.js';
 import { ApiRouter, type Route } from './router.js';
 
 export { API_PREFIX, ApiRouter } from './router.js';
 
 export function createApi(deps: {
   backend: Backend;
+  resume: DetachedSessions;
   config: Config;
   logger: Logger;
   metrics: Metrics;

@@ -120,9 +120,12 @@ export function openApiDocument(roomIdMaxLength: number): Record<string, unknown
         },
         delete: {
           operationId: 'closeRoom',
-          summary: 'Close every member with 4001 "Removed"',
+          summary: 'Close every member with 4001 "Removed"; end detached members\' sessions',
           responses: {
-            204: { description: 'Removal handed to the nodes holding the members' },
+            204: {
+              description:
+                'Detached members ended (an ordinary leave, never resumable); removal of the others handed to the nodes holding them',
+            },
             400: E[400],
             401: E[401],
             404: E[404],
@@ -161,7 +164,10 @@ export function openApiDocument(roomIdMaxLength: number): Record<string, unknown
           operationId: 'removePeer',
           summary: 'Close one member with 4001 "Removed" (never resumable)',
           responses: {
-            204: { description: 'Removal handed to the node holding the member' },
+            204: {
+              description:
+                'Removal handed to the node holding the member; a detached member is ended at once (an ordinary leave)',
+            },
             400: E[400],
             401: E[401],
             404: E[404],

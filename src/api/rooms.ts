@@ -1,7 +1,8 @@
 /**
  * The room routes of the server API (SPEC.md §14). Every answer comes from the backend (Redis
  * with the redis backend), so it is the same whichever node is asked; actions travel as
- * RoomCommands to the node(s) holding the members (room-control.ts acts on them).
+ * RoomCommands to the node(s) holding the members (room-control.ts acts on them). A detached
+ * member (SPEC.md §13) is held by no node: a removal ends its session from here (resume.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { InvalidCursorError, type Backend, type RoomCommand } from '../backend/backend.js';
@@ -9,7 +10,7 @@ import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { validateMessage } from '../protocol/message.js';
+import { type SignalMessage, validateMessage } from '../protocol/message.js';
 import { isValidRoomId } from '../protocol/room-id.js';
 import { ApiError, ApiErrors } from './errors.js';
 import { readJsonBody } from './http-io.js';
@@ -22,15 +23,29 @@ const PEER_ID_MAX_LENGTH = 256;
 /** A request body may exceed MESSAGE_MAX_BYTES by this much (the `{"message":…,"to":…}` around it). */
 const BODY_OVERHEAD_BYTES = 1024;
 
+/** Ends detached sessions (server/resume.ts `Resumption`). */
+export interface DetachedSessions {
+  /** End peerId's session if it is detached (announced as a leave); false if it is not. */
+  remove(roomId: string, peerId: string): Promise<boolean>;
+  /** Originate an API message in a room with detached members: kept for them, then published. */
+  sendApiMessage(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+    detached: readonly string[],
+  ): void;
+}
+
 export interface RoomRoutesDeps {
   readonly backend: Backend;
+  readonly resume: DetachedSessions;
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
 export function roomRoutes(deps: RoomRoutesDeps): Route[] {
-  const { backend, config, logger, metrics } = deps;
+  const { backend, resume, config, logger, metrics } = deps;
 
   /** Backend failures (Redis down, circuit open) answer 503; a bad cursor 400. */
   async function call<T>(fn: () => Promise<T>): Promise<T> {
@@ -83,6 +98,7 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
           joinedAt: new Date(m.joinedAt).toISOString(),
           version: m.version,
           ...(m.subject !== undefined ? { subject: m.subject } : {}),
+          ...(m.detached === true ? { detached: true } : {}),
         })),
       },
     };
@@ -101,6 +117,10 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
     if (Buffer.byteLength(JSON.stringify(parsed.message)) > config.messageMaxBytes)
       throw new ApiError(ApiErrors.messageTooLarge);
     const command: RoomCommand = { op: 'message', message: parsed.message };
+    if (await call(() => keptForDetached(roomId, parsed.message, to))) {
+      metrics.messagesForwarded.add();
+      return { status: 202 };
+    }
     if (to === undefined) {
       if (!(await call(() => backend.commandRoom(roomId, command))))
         throw new ApiError(ApiErrors.roomNotFound);
@@ -113,19 +133,48 @@ export function roomRoutes(deps: RoomRoutesDeps): Route[] {
     return { status: 202 };
   }
 
+  /**
+   * A message the room's detached members must get on resume (SPEC.md §13): this node
+   * originates it through the resume code's keep path. False when no receiver is detached
+   * (then the command path delivers it, or answers an unknown `to`).
+   */
+  async function keptForDetached(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+  ): Promise<boolean> {
+    if (to !== undefined && !isPeerId(to)) return false;
+    const members = await backend.roomMembers(roomId);
+    const detached = members.filter((m) => m.detached === true).map((m) => m.peerId);
+    if (detached.length === 0 || (to !== undefined && !detached.includes(to))) return false;
+    resume.sendApiMessage(roomId, message, to, detached);
+    return true;
+  }
+
   async function removePeer(_req: IncomingMessage, params: RouteParams): Promise<ApiReply> {
     const roomId = roomIdOf(params);
     const peerId = params.peerId!;
     const command: RoomCommand = { op: 'remove', peerId };
-    if (!isPeerId(peerId) || !(await call(() => backend.commandPeer(roomId, peerId, command))))
+    if (!isPeerId(peerId)) throw new ApiError(ApiErrors.peerNotFound);
+    // Detached: ended here, at once. Otherwise (attached, or it resumed meanwhile) its node
+    // closes it; a removed connection leaves, it is never detached (departures.ts).
+    if (await call(() => resume.remove(roomId, peerId))) return { status: 204 };
+    if (!(await call(() => backend.commandPeer(roomId, peerId, command))))
       throw new ApiError(ApiErrors.peerNotFound);
     return { status: 204 };
   }
 
   async function removeRoom(_req: IncomingMessage, params: RouteParams): Promise<ApiReply> {
     const roomId = roomIdOf(params);
-    if (!(await call(() => backend.commandRoom(roomId, { op: 'remove' }))))
-      throw new ApiError(ApiErrors.roomNotFound);
+    // Detached members first (ended here), then the nodes holding the attached ones; one that
+    // resumed meanwhile is attached again by then and its new node closes it.
+    const members = await call(() => backend.roomMembers(roomId));
+    const detached = members.filter((m) => m.detached === true);
+    const ended = await call(() =>
+      Promise.all(detached.map((m) => resume.remove(roomId, m.peerId))),
+    );
+    const closed = await call(() => backend.commandRoom(roomId, { op: 'remove' }));
+    if (!closed && !ended.includes(true)) throw new ApiError(ApiErrors.roomNotFound);
     return { status: 204 };
   }
 

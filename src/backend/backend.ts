@@ -88,7 +88,14 @@ export type ClaimResult =
  * `open`: its window has not ended (clocks differ: try later); `attached`: it was resumed;
  * `gone`: no trace of it (already ended by another node, or the backend lost its data).
  */
-export type ExpireResult = 'ended' | 'open' | 'attached' | 'gone';
+export type ExpireStatus = 'ended' | 'open' | 'attached' | 'gone';
+
+/** What an expire changed, decided atomically with it (webhooks, SPEC.md §15). */
+export interface ExpireResult {
+  status: ExpireStatus;
+  /** `ended` removed the room's last member: exactly one node sees it per room end. */
+  roomFinished: boolean;
+}
 
 export type JoinResult =
   | {
@@ -112,6 +119,15 @@ export interface LeaveResult {
   roomFinished: boolean;
 }
 
+/**
+ * Why a member left, kept with a leave the backend retries later (its script failed), so the
+ * retry can be reported as the original leave would have been (webhooks, SPEC.md §15).
+ */
+export interface LeaveNote {
+  cause: string;
+  subject?: string;
+}
+
 /** A member the backend removed because its node stopped refreshing (crashed). */
 export interface ReapedMember {
   peerId: string;
@@ -132,6 +148,8 @@ export interface RoomMember extends MemberInfo {
   peerId: string;
   /** When it joined, ms since the epoch (the clock of the node it joined through). */
   joinedAt: number;
+  /** Detached (SPEC.md §13): its connection is gone and it may still resume. */
+  detached?: boolean;
 }
 
 /** One page of the cluster's rooms (SPEC.md §14 `GET /api/v1/rooms`). */
@@ -188,6 +206,12 @@ export interface BackendHandler {
    * each member (webhook peer.left cause `reaped`, room.finished). Must not throw.
    */
   onMembersReaped?(roomId: string, reaped: ReapedMember[], roomFinished: boolean): void;
+  /**
+   * A leave whose script had failed (its `leave` call rejected) was retried by this node and
+   * succeeded: `note` as given to `leave`, `result` decided atomically by the retry (so a
+   * member reaped meanwhile is not reported twice). Must not throw.
+   */
+  onLeaveRetried?(roomId: string, clientId: string, note: LeaveNote, result: LeaveResult): void;
 }
 
 export interface Backend {
@@ -213,9 +237,10 @@ export interface Backend {
 
   /**
    * Remove clientId from roomId (an empty room is deleted). Idempotent: only the call that
-   * removed the member reports `removed`. Rejects on failure.
+   * removed the member reports `removed`. Rejects on failure; a backend that then retries
+   * the leave itself (redis) reports the retry to `onLeaveRetried` with `note`.
    */
-  leave(roomId: string, clientId: string): Promise<LeaveResult>;
+  leave(roomId: string, clientId: string, note?: LeaveNote): Promise<LeaveResult>;
 
   /** Current members of the room across all nodes. */
   members(roomId: string): Promise<string[]>;
@@ -245,7 +270,9 @@ export interface Backend {
 
   /**
    * Hand `command` to every node with members in roomId, once each; resolves false when the
-   * room has no members. A removal reaches each such node's `onCommand` (on its node channel).
+   * room has no members. A removal reaches each such node's `onCommand` (on its node channel);
+   * detached members have no node (the API ends them with `expire(…, now)`, resume.ts), so a
+   * removal in a room of detached members only resolves false.
    * A message reaches this node's `onCommand` and, on the room's channel, the other nodes'
    * `onEnvelope` as an ordinary envelope from API_SENDER_ID, which they deliver like any other
    * (so a node of an older version delivers it too).
@@ -337,11 +364,12 @@ export interface Backend {
   ): Promise<ClaimResult>;
 
   /**
-   * End peerId's detached session if its window has ended or its mailbox overflowed: the peer
-   * stops being a member. Atomic, so of several nodes trying only one gets `ended` (and
-   * announces the leave). Rejects on backend failure.
+   * End peerId's detached session if its window has ended or its mailbox overflowed (with
+   * `now`, whatever its window: the server API removes it): the peer stops being a member.
+   * Atomic, so of several nodes trying only one gets `ended` (and announces the leave), and
+   * `roomFinished` when that removed the room's last member. Rejects on backend failure.
    */
-  expire(roomId: string, peerId: string): Promise<ExpireResult>;
+  expire(roomId: string, peerId: string, now?: boolean): Promise<ExpireResult>;
 
   /** Circuit breaker state (SPEC.md §7); always false for memory. */
   readonly circuitOpen: boolean;

@@ -13,6 +13,8 @@ export interface MemberRecord {
   v: 1 | 2;
   /** With auth on: the token's `sub`. */
   subject?: string;
+  /** Detached (SPEC.md §13): written by detach.lua (with `node` ""), removed by claim.lua. */
+  detached?: boolean;
 }
 
 export function encodeRecord(r: MemberRecord): string {

@@ -183,14 +183,18 @@ export class MemoryBackend implements Backend {
     };
   }
 
-  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+  async expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
     const s = this.store.detached.get(roomId)?.get(peerId);
-    if (!s) return this.store.rooms.get(roomId)?.has(peerId) ? 'attached' : 'gone';
-    if (!s.overflow && Date.now() < s.deadline) return 'open';
+    if (!s) {
+      const status = this.store.rooms.get(roomId)?.has(peerId) ? 'attached' : 'gone';
+      return { status, roomFinished: false };
+    }
+    if (!now && !s.overflow && Date.now() < s.deadline)
+      return { status: 'open', roomFinished: false };
     this.store.sessions.delete(s.tokenHash);
     this.dropDetached(roomId, peerId);
-    await this.leave(roomId, peerId);
-    return 'ended';
+    const { roomFinished } = await this.leave(roomId, peerId);
+    return { status: 'ended', roomFinished };
   }
 
   private dropDetached(roomId: string, peerId: string): void {
@@ -224,9 +228,11 @@ export class MemoryBackend implements Backend {
   async roomMembers(roomId: string): Promise<RoomMember[]> {
     const members = this.store.rooms.get(roomId);
     if (!members) return [];
+    const detached = this.store.detached.get(roomId);
     return [...members].map(([peerId, m]) => {
       const member: RoomMember = { peerId, joinedAt: m.joinedAt, version: m.version };
       if (m.subject !== undefined) member.subject = m.subject;
+      if (detached?.has(peerId)) member.detached = true;
       return member;
     });
   }
@@ -251,7 +257,9 @@ export class MemoryBackend implements Backend {
       return true;
     }
     const nodes = new Set<MemoryBackend>();
-    for (const { node } of members.values()) nodes.add(node);
+    const detached = this.store.detached.get(roomId);
+    for (const [peerId, { node }] of members) if (!detached?.has(peerId)) nodes.add(node);
+    if (nodes.size === 0) return false; // detached only: held by no node
     for (const node of nodes) node.handler?.onCommand?.(roomId, command);
     return true;
   }

@@ -11,6 +11,8 @@
  *   record; only that node receives it. A command for a whole room: a message is one envelope
  *   from `server` on the room's channel (only nodes with members subscribe it); a removal goes
  *   to the node channel of each node that has members there.
+ *   A message for a detached receiver does not come here: the API's node originates it through
+ *   the resume code, which keeps it in the mailbox (server/resume.ts `sendApiMessage`).
  */
 import type { Cluster, Redis } from 'ioredis';
 import { validateMessage } from '../protocol/message.js';
@@ -103,6 +105,7 @@ export class RedisApi {
       if (!r) continue;
       const m: RoomMember = { peerId, joinedAt: r.joinedAt, version: r.v === 2 ? 2 : 1 };
       if (typeof r.subject === 'string') m.subject = r.subject;
+      if (r.detached === true) m.detached = true;
       members.push(m);
     }
     return members;
@@ -136,7 +139,7 @@ export class RedisApi {
     const nodes = new Set<string>();
     for (const text of records) {
       const node = decodeRecord(text)?.node;
-      if (node !== undefined) nodes.add(node);
+      if (node) nodes.add(node); // '' : detached, held by no node
     }
     if (nodes.size === 0) return false;
     await Promise.all([...nodes].map((node) => this.sendToNode(node, { roomId, command })));

@@ -63,7 +63,7 @@ export interface Scripts {
   /** claim.lua: KEYS room, members, detached, windows, session. */
   sbClaim(...keysAndArgs: (string | number)[]): Promise<ClaimReply>;
   /** expire.lua: KEYS room, members, detached, windows, mailbox. */
-  sbExpire(...keysAndArgs: string[]): Promise<number>;
+  sbExpire(...keysAndArgs: string[]): Promise<[status: number, remaining: number]>;
 }
 
 const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [

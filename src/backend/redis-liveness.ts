@@ -21,6 +21,7 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { LeaveNote, LeaveResult } from './backend.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -41,6 +42,8 @@ export interface LivenessHost {
   onReaped(roomId: string, ids: string[], deadNode: string, roomFinished: boolean): void;
   /** Members of this node that Redis had lost are back. */
   onReregistered(roomId: string, ids: string[]): void;
+  /** A failed leave given a note succeeded on retry; `result` is the retry's own. */
+  onLeaveRetried(roomId: string, clientId: string, note: LeaveNote, result: LeaveResult): void;
 }
 
 export class NodeLiveness {
@@ -53,7 +56,8 @@ export class NodeLiveness {
   /** Joins in flight per room (the room stays indexed while any is). */
   private readonly joining = new Map<string, number>();
   /** Leaves whose script failed (Redis away): retried by the tick, so no ghost stays behind. */
-  private readonly failedLeaves = new Map<string, Set<string>>();
+  /** room → client id → its leave's note (reported when the retry succeeds). */
+  private readonly failedLeaves = new Map<string, Map<string, LeaveNote | undefined>>();
   private rebuildPending = false;
   /** A lease call is in flight. */
   private leasing = false;
@@ -125,10 +129,10 @@ export class NodeLiveness {
   }
 
   /** The leave script failed: retry it on the ticks until it succeeds. */
-  leaveFailed(roomId: string, clientId: string): void {
+  leaveFailed(roomId: string, clientId: string, note?: LeaveNote): void {
     let ids = this.failedLeaves.get(roomId);
-    if (!ids) this.failedLeaves.set(roomId, (ids = new Set()));
-    ids.add(clientId);
+    if (!ids) this.failedLeaves.set(roomId, (ids = new Map()));
+    ids.set(clientId, note);
   }
 
   private maybeUnindex(roomId: string): void {
@@ -268,15 +272,18 @@ export class NodeLiveness {
     for (const r of rooms) this.indexed.add(r);
     await Promise.all(
       rooms.map(async (roomId) => {
-        for (const id of this.failedLeaves.get(roomId) ?? []) {
+        for (const [id, note] of this.failedLeaves.get(roomId) ?? []) {
           if (this.local.get(roomId)?.has(id)) continue; // it joined again meanwhile
-          await this.host.op('leave', () =>
+          const [removed, remaining] = await this.host.op('leave', () =>
             this.conn.scripts.sbLeave(
               ...this.keys.roomKeys(roomId),
               id,
               this.config.roomTtlSeconds,
             ),
           );
+          // Atomic like the first try: removed only if nobody (a reaper) removed it meanwhile.
+          const result = { removed: removed === 1, roomFinished: removed === 1 && remaining === 0 };
+          if (note) this.host.onLeaveRetried(roomId, id, note, result);
         }
         this.failedLeaves.delete(roomId);
         this.maybeUnindex(roomId);

@@ -18,6 +18,7 @@ import type {
   Envelope,
   ExpireResult,
   JoinResult,
+  LeaveNote,
   LeaveResult,
   MemberInfo,
   RoomCommand,
@@ -104,6 +105,7 @@ export class RedisBackend implements Backend {
         reapAllowed: () => this.reapAllowed(),
         onReaped: (roomId, ids, dead, finished) => this.onReaped(roomId, ids, dead, finished),
         onReregistered: (roomId, ids) => this.onReregistered(roomId, ids),
+        onLeaveRetried: (roomId, id, note, result) => this.onLeaveRetried(roomId, id, note, result),
       },
       this.now,
     );
@@ -206,7 +208,7 @@ export class RedisBackend implements Backend {
     }
   }
 
-  async leave(roomId: string, clientId: string): Promise<LeaveResult> {
+  async leave(roomId: string, clientId: string, note?: LeaveNote): Promise<LeaveResult> {
     this.remote.left(roomId);
     const unindex = this.liveness.leaving(roomId, clientId);
     const script = this.op('leave', () =>
@@ -217,7 +219,7 @@ export class RedisBackend implements Backend {
       ),
     );
     // On a failure the member stays registered: the liveness tick retries the leave.
-    script.catch(() => this.liveness.leaveFailed(roomId, clientId));
+    script.catch(() => this.liveness.leaveFailed(roomId, clientId, note));
     const [[removed, remaining]] = await Promise.all([script, unindex?.()]);
     return { removed: removed === 1, roomFinished: removed === 1 && remaining === 0 };
   }
@@ -330,13 +332,20 @@ export class RedisBackend implements Backend {
     };
   }
 
-  async expire(roomId: string, peerId: string): Promise<ExpireResult> {
+  async expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
     const k = this.keys;
-    const status = await this.op('expire', () =>
-      this.conn.scripts.sbExpire(...k.sessionKeys(roomId), k.mailbox(roomId, peerId), peerId),
+    const [status, remaining] = await this.op('expire', () =>
+      this.conn.scripts.sbExpire(
+        ...k.sessionKeys(roomId),
+        k.mailbox(roomId, peerId),
+        peerId,
+        now ? '1' : '0',
+      ),
     );
-    this.remote.forget(roomId, peerId);
-    return (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+    const result = (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
+    // An attached member (the API asked, or it resumed) is still where the node knows it.
+    if (result !== 'attached') this.remote.forget(roomId, peerId);
+    return { status: result, roomFinished: result === 'ended' && remaining === 0 };
   }
 
   // ---- pub/sub ---------------------------------------------------------------------------
@@ -530,6 +539,20 @@ export class RedisBackend implements Backend {
       this.handler?.onMembersReaped?.(roomId, reaped, roomFinished);
     } catch (err) {
       this.logger.error({ err: errorMessage(err), roomId }, 'reaped handler failed');
+    }
+  }
+
+  /** A failed leave succeeded on retry: report it as the original leave would have been. */
+  private onLeaveRetried(
+    roomId: string,
+    clientId: string,
+    note: LeaveNote,
+    result: LeaveResult,
+  ): void {
+    try {
+      this.handler?.onLeaveRetried?.(roomId, clientId, note, result);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), roomId }, 'leave retry handler failed');
     }
   }
 

@@ -224,7 +224,8 @@ export class Admission {
 
   private async undoJoin(peer: Peer): Promise<void> {
     try {
-      const left = await this.ctx.backend.leave(peer.roomId, peer.id);
+      const note = { cause: 'close', subject: peer.subject };
+      const left = await this.ctx.backend.leave(peer.roomId, peer.id, note);
       this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, 'close', left);
     } catch (err) {
       this.ctx.logger.warn(

@@ -116,10 +116,10 @@ export class Departures implements PeerHost {
       event: 'leave',
     });
     try {
-      const left = await backend.leave(peer.roomId, peer.id);
+      const left = await backend.leave(peer.roomId, peer.id, { cause, subject: peer.subject });
       this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, left);
     } catch (err) {
-      // The node lease expires the entry later (redis backend); nothing else to do here.
+      // The redis backend retries the leave (webhooks then hear it with this cause).
       logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'backend leave failed');
     }
   }

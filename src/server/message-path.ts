@@ -26,8 +26,6 @@ const MAX_PENDING_FRAMES = 256;
 const PENDING_MAX_BYTES = 1024 * 1024;
 
 export class MessagePath {
-  /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
-  private seq = 0;
   private readonly resume: Resumption;
 
   constructor(
@@ -125,7 +123,7 @@ export class MessagePath {
         senderId: peer.id,
         data: message,
         originServerId: backend.serverId,
-        seq: ++this.seq,
+        seq: this.resume.nextSeq(),
       };
       if (to !== undefined) envelope.to = to;
       // Detached receivers (SPEC.md §13): kept before the publish, on the same connection.

@@ -19,7 +19,8 @@
  *   announces the leave.
  */
 import { Close } from '../close-codes.js';
-import type { ClaimResult, Envelope } from '../backend/backend.js';
+import { API_SENDER_ID, type ClaimResult, type Envelope } from '../backend/backend.js';
+import type { SignalMessage } from '../protocol/message.js';
 import { errorMessage } from '../errors.js';
 import type { ServerContext } from './context.js';
 import type { Peer } from './peer.js';
@@ -67,6 +68,8 @@ export class Resumption implements ResumeHooks {
   private readonly byToken = new Map<string, Peer>();
   /** Resumes waiting for another node to detach a half-open peer: room + '\n' + peer id. */
   private readonly takeoverWaiters = new Map<string, () => void>();
+  /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
+  private seq = 0;
 
   constructor(private readonly ctx: ServerContext) {
     this.enabled = ctx.config.resumeWindowMs > 0;
@@ -139,9 +142,9 @@ export class Resumption implements ResumeHooks {
       (err: unknown) => {
         logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'detach failed');
         // Not resumable: an ordinary leave, so nobody keeps a ghost.
-        if (this.forget(room, peer.id)) this.announceLeave(room, peer.id, cause);
+        if (this.forget(room, peer.id)) this.announceLeave(room.id, peer.id, cause);
         backend
-          .leave(peer.roomId, peer.id)
+          .leave(peer.roomId, peer.id, { cause, subject: peer.subject })
           .then((r) => this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, r))
           .catch(() => undefined);
       },
@@ -167,6 +170,48 @@ export class Resumption implements ResumeHooks {
     if (targets === undefined) return;
     envelope.kept = targets;
     this.ctx.backend.keep(room.id, targets, JSON.stringify(envelope), this.onOverflow(room));
+  }
+
+  /** The next sequence number of a message this node originates. */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /**
+   * An API message (SPEC.md §14) for a room with detached members (the backend's list: this
+   * node may hold nothing of the room). This node is its origin, as for a peer's message:
+   * delivered to local members, kept for the detached receivers, then published with its
+   * sequence number (so the relay and the resume's dedup treat it as any other message).
+   */
+  sendApiMessage(
+    roomId: string,
+    message: SignalMessage,
+    to: string | undefined,
+    detached: readonly string[],
+  ): void {
+    const { hub, backend } = this.ctx;
+    const envelope: Envelope = {
+      senderId: API_SENDER_ID,
+      data: message,
+      originServerId: backend.serverId,
+      seq: this.nextSeq(),
+    };
+    if (to !== undefined) envelope.to = to;
+    const room = hub.get(roomId);
+    if (room) hub.deliver(room, API_SENDER_ID, message, undefined, to);
+    if (room?.resume) this.keep(room, envelope); // captures; keeps for the ones known here
+    const more = detached.filter(
+      (id) => (to === undefined || to === id) && envelope.kept?.includes(id) !== true,
+    );
+    if (more.length > 0) {
+      const kept = [...(envelope.kept ?? []), ...more];
+      envelope.kept = kept;
+      backend.keep(roomId, more, JSON.stringify(envelope), (peerId) => {
+        const r = hub.get(roomId);
+        if (r?.resume) this.onOverflow(r)(peerId);
+      });
+    }
+    backend.publish(roomId, envelope);
   }
 
   /** From another node, for a room with resume state (or a detach event). */
@@ -297,9 +342,9 @@ export class Resumption implements ResumeHooks {
     if (attempt.full || peer.state !== 'pending' || this.ctx.state() !== 'ready') {
       // The client went away meanwhile (or too much arrived to replay exactly): the session
       // is used up and nobody holds the peer, so it leaves.
-      this.announceLeave(room, peerId, 'resume-abandoned');
+      this.announceLeave(room.id, peerId, 'resume-abandoned');
       backend
-        .leave(room.id, peerId)
+        .leave(room.id, peerId, { cause: 'resume-abandoned', subject: peer.subject })
         .then((r) => this.ctx.webhooks.left(room.id, peerId, peer.subject, 'resume-abandoned', r))
         .catch(() => undefined);
       hub.release(room);
@@ -382,6 +427,28 @@ export class Resumption implements ResumeHooks {
     });
   }
 
+  // ---- removal by the server API (SPEC.md §14) ----------------------------------------
+
+  /**
+   * End peerId's session now if it is detached (DELETE of a peer or a room): its token no
+   * longer resumes, and the room hears an ordinary leave, cause `removed`, once cluster-wide
+   * (the backend's expire is atomic: only the call that ends it announces). Resolves false when
+   * peerId is not detached (attached, resumed meanwhile, or no member): the caller then removes
+   * it as an attached peer. Rejects on backend failure.
+   */
+  async remove(roomId: string, peerId: string): Promise<boolean> {
+    if (!this.enabled) return false;
+    const { hub, backend } = this.ctx;
+    const { status, roomFinished } = await backend.expire(roomId, peerId, true);
+    if (status !== 'ended') return false;
+    const room = hub.get(roomId);
+    if (room) this.forget(room, peerId);
+    this.announceLeave(roomId, peerId, 'removed');
+    this.ctx.webhooks.left(roomId, peerId, undefined, 'removed', { removed: true, roomFinished });
+    if (room) hub.release(room);
+    return true;
+  }
+
   // ---- expiry -------------------------------------------------------------------------
 
   /** The sweep (one timer per server): end detached peers whose window ended or overflowed. */
@@ -419,17 +486,17 @@ export class Resumption implements ResumeHooks {
       return;
     }
     d.expiring = false;
-    switch (result) {
+    switch (result.status) {
       case 'ended':
         this.drop(room, d);
-        this.announceLeave(room, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
-        // expire() does not say whether the room emptied: no room.finished from here (yet).
+        this.announceLeave(room.id, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
+        // expire() is atomic: only this node ended it, and it says whether the room emptied.
         this.ctx.webhooks.left(
           room.id,
           d.peerId,
           undefined,
           d.overflowed ? 'resume-overflow' : 'resume-expired',
-          { removed: true, roomFinished: false },
+          { removed: true, roomFinished: result.roomFinished },
         );
         this.ctx.hub.release(room);
         return;
@@ -471,13 +538,17 @@ export class Resumption implements ResumeHooks {
     return this.drop(room, room.resume?.detached.get(peerId));
   }
 
-  /** A detached peer's ordinary leave: local peers, other nodes (SPEC.md §2). */
-  private announceLeave(room: LocalRoom, peerId: string, cause: string): void {
+  /**
+   * A detached peer's ordinary leave: local peers (when this node has the room), other nodes
+   * (SPEC.md §2).
+   */
+  private announceLeave(roomId: string, peerId: string, cause: string): void {
     const { hub, backend, metrics, logger } = this.ctx;
     metrics.disconnects.inc({ cause });
-    logger.info({ peerId, roomId: room.id, cause }, 'peer left');
-    hub.deliverLeave(room, peerId);
-    backend.publish(room.id, {
+    logger.info({ peerId, roomId, cause }, 'peer left');
+    const room = hub.get(roomId);
+    if (room) hub.deliverLeave(room, peerId);
+    backend.publish(roomId, {
       senderId: peerId,
       data: { type: 'peer-disconnected' },
       originServerId: backend.serverId,

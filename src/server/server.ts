@@ -165,6 +165,8 @@ export class SwitchboardServer {
       onEnvelope: (roomId, envelope) => this.hub.onEnvelope(roomId, envelope),
       onCommand: (roomId, command) => this.control.onCommand(roomId, command),
       onMembersReaped: (roomId, reaped, finished) => this.webhooks.reaped(roomId, reaped, finished),
+      onLeaveRetried: (roomId, id, note, left) =>
+        this.webhooks.left(roomId, id, note.subject, note.cause, left),
     });
     await this.webhooks.start();
     await this.listener.listen();
