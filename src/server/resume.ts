@@ -507,15 +507,16 @@ export class Resumption implements ResumeHooks {
         this.ctx.hub.release(room);
         return;
       case 'gone': {
-        // Ended by another node (its leave is on the way) or lost by the backend (nothing is).
-        // Wait one more sweep for the leave; then tell the local peers here.
+        // Ended by another node (its leave is on the way) or lost by the backend (nothing is:
+        // a Redis restart without its data). Wait one more sweep for the leave; then announce it
+        // here, to the local peers and the other nodes' (theirs would never hear it otherwise).
         const now = this.ctx.now();
         if (d.goneSince === undefined) d.goneSince = now;
         else if (
           now - d.goneSince >= sweepIntervalMs(config.resumeWindowMs) &&
           this.drop(room, d)
         ) {
-          this.ctx.hub.deliverLeave(room, d.peerId);
+          this.announceLeave(room.id, d.peerId, 'resume-expired');
           this.ctx.hub.release(room);
         }
         return;
