@@ -8,15 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { api } from './helpers/api.js';
-import {
-  cuttable,
-  detached,
-  linked,
-  member,
-  newRoom,
-  onBothBackends,
-  type Cluster,
-} from './helpers/api-resume.js';
+import { member, withDetached, onBothBackends, type Cluster } from './helpers/api-resume.js';
 import { expectSilence } from './helpers/server.js';
 
 async function say(port: number, roomId: string, message: object, to?: string): Promise<void> {
@@ -34,13 +26,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('directed and broadcast API messages are replayed after the welcome, in order, exactly once', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('am');
-      const x = await cuttable(a, r);
-      const y = await member(a.url, r);
-      const z = await member(b.url, r);
-      await linked(x, y, z);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y, z],
+      } = await withDetached(c, 'am', [a, b]);
       await say(b.port, r, offer(1), x.id);
       await say(b.port, r, offer(2));
       await say(b.port, r, offer(3), x.id);
@@ -57,12 +47,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('a directed API message is kept when the asked node holds nothing of the room', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('am');
-      const x = await cuttable(a, r);
-      const y = await member(a.url, r);
-      await linked(x, y);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y],
+      } = await withDetached(c, 'am', [a]);
       await say(b.port, r, offer(7), x.id);
       await say(b.port, r, offer(8));
       assert.deepEqual(await y.next(5000), fromServer(8));
@@ -77,12 +66,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('after the resume, API messages reach the resumed peer live, once', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('am');
-      const x = await cuttable(a, r);
-      const y = await member(a.url, r);
-      await linked(x, y);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y],
+      } = await withDetached(c, 'am', [a]);
       await say(a.port, r, offer(4), x.id);
       const back = await member(b.url, r, x.welcome.resumeToken);
       assert.equal(back.welcome.resumed, true);

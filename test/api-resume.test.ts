@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { api, errorCode } from './helpers/api.js';
 import {
-  cuttable,
-  detached,
   linked,
   member,
   newRoom,
+  withDetached,
   onBothBackends,
   type ApiMember,
   type Cluster,
@@ -43,13 +42,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('GET marks the detached member "detached": true, only it, and no longer once it resumes', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('ar');
-      const x = await cuttable(a, r);
-      const y = await member(a.url, r);
-      const z = await member(b.url, r);
-      await linked(x, y, z);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y, z],
+      } = await withDetached(c, 'ar', [a, b]);
       for (const node of [a, b]) {
         const list = await members(node.port, r);
         assert.deepEqual(list.map((m) => m.peerId).sort(), [x.id, y.id, z.id].sort());
@@ -67,13 +64,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('DELETE of a detached peer: 204, the others hear one peer-disconnected, its token gives resumed:false', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('ar');
-      const x = await cuttable(a, r);
-      const y = await member(a.url, r);
-      const z = await member(b.url, r);
-      await linked(x, y, z);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y, z],
+      } = await withDetached(c, 'ar', [a, b]);
       const removedBefore = await removedCount(c);
       const res = await api(b.port, 'DELETE', `/api/v1/rooms/${r}/peers/${x.id}`);
       assert.equal(res.status, 204, res.text);
@@ -99,12 +94,11 @@ function scenarios(name: string, cluster: () => Cluster): void {
     test('DELETE of a room ends its detached sessions and closes its attached members 4001', async () => {
       const c = cluster();
       const { a, b } = c;
-      const r = newRoom('ar');
-      const x = await cuttable(a, r);
-      const y = await member(b.url, r);
-      await linked(x, y);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const {
+        r,
+        x,
+        others: [y],
+      } = await withDetached(c, 'ar', [b]);
       const res = await api(b.port, 'DELETE', `/api/v1/rooms/${r}`);
       assert.equal(res.status, 204, res.text);
       assert.deepEqual(await y.closed, { code: 4001, reason: 'Removed' });
@@ -120,11 +114,8 @@ function scenarios(name: string, cluster: () => Cluster): void {
 
     test('DELETE of a room whose only member is detached: 204, not 404; the session is over', async () => {
       const c = cluster();
-      const { a, b } = c;
-      const r = newRoom('ar');
-      const x = await cuttable(a, r);
-      x.proxy.sever();
-      await detached(c, r, x.id);
+      const { b } = c;
+      const { r, x } = await withDetached(c, 'ar', []);
       const res = await api(b.port, 'DELETE', `/api/v1/rooms/${r}`);
       assert.equal(res.status, 204, res.text);
       assert.equal((await api(b.port, 'GET', `/api/v1/rooms/${r}`)).status, 404);

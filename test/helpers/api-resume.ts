@@ -160,3 +160,27 @@ export function onBothBackends(scenarios: (name: string, cluster: () => Cluster)
     });
   });
 }
+
+/**
+ * The common start of a scenario: a new room with x on A behind a cuttable proxy and one member
+ * on each node of `others`, all linked; then x's connection is cut (no close frame) and the
+ * test waits until A has detached it.
+ */
+export async function withDetached<const N extends readonly Node[]>(
+  c: Cluster,
+  prefix: string,
+  others: N,
+): Promise<{
+  r: string;
+  x: Member & { proxy: TcpProxy };
+  others: { -readonly [K in keyof N]: Member };
+}> {
+  const r = newRoom(prefix);
+  const x = await cuttable(c.a, r);
+  const rest: Member[] = [];
+  for (const node of others) rest.push(await member(node.url, r));
+  await linked(x, ...rest);
+  x.proxy.sever();
+  await detached(c, r, x.id);
+  return { r, x, others: rest as { -readonly [K in keyof N]: Member } };
+}
