@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
+import { ReplySkippingPublisher } from './reply-skip.js';
 
 /** A command that does not answer within this is a failure (a hung Redis opens the breaker). */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -97,8 +98,12 @@ export interface RedisConnection {
   connect(): Promise<void>;
   subscribe(channels: string[]): Promise<unknown>;
   unsubscribe(channels: string[]): Promise<unknown>;
-  /** The publishes of one flush, in order, in one write where the connection allows it. */
-  publish(batch: [channel: string, message: string][]): Promise<unknown>[];
+  /**
+   * The publishes of one flush, in order, in one write where the connection allows it. The
+   * promises are those of the publishes sent with their reply: on a single Redis most are not
+   * (reply-skip.ts); `checked` (the circuit is not closed) asks for every reply.
+   */
+  publish(batch: [channel: string, message: string][], checked: boolean): Promise<unknown>[];
   onMessage(listener: (channel: string, message: string) => void): void;
   /**
    * A command connection became ready again after it had been ready before (single Redis: the
@@ -202,6 +207,7 @@ function onReadyAgain(client: Redis, listener: () => void): void {
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
+  const publisher = new ReplySkippingPublisher(commands);
   // The subscriber keeps its offline queue: SUBSCRIBE/UNSUBSCRIBE issued while disconnected are
   // applied, in order, after the automatic resubscription on reconnect.
   // maxRetriesPerRequest null: a queued SUBSCRIBE waits for the reconnect however long it takes.
@@ -221,14 +227,8 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     },
     subscribe: (channels) => sub.subscribe(...channels),
     unsubscribe: (channels) => sub.unsubscribe(...channels),
-    publish: (batch) => {
-      // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
-      const stream = commands.status === 'ready' ? commands.stream : undefined;
-      stream?.cork();
-      const replies = batch.map(([channel, message]) => commands.publish(channel, message));
-      stream?.uncork();
-      return replies;
-    },
+    // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
+    publish: (batch, checked) => publisher.publish(batch, checked),
     onMessage(listener) {
       sub.on('message', listener);
     },
