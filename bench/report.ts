@@ -3,6 +3,7 @@ import type { IdleResult } from './idle.js';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
 import type { ApiLoadResult } from './api-load.js';
 import type { WebhookLatency } from './webhooks.js';
+import type { CrossVariant } from './cross-variants.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -28,6 +29,8 @@ export interface RunResults {
   idle?: IdleResult[];
   /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
   redisCommands?: { scenario: string; perUnit: number; unit: string; by: Record<string, number> }[];
+  /** Cross-node vs one node at the four loads of issue 11 (bench/cross-variants.ts). */
+  crossVariants?: CrossVariant[];
   /** Event timestamp → arrival at the receiver (bench/webhooks.ts). */
   webhookLatency: WebhookLatency[];
   skipped: string[];
@@ -214,6 +217,33 @@ export function printReport(res: RunResults, targets: Target[]): string {
       ),
     );
   }
+  if (res.crossVariants?.length) {
+    out.push('');
+    out.push(
+      table(
+        [
+          'cross-node vs one node, 2,000 msg/s',
+          'single µs/msg',
+          'cross µs/msg',
+          '×single',
+          'cross p99 ms',
+          'cross loss %',
+          'single reps',
+          'cross reps',
+        ],
+        res.crossVariants.map((x) => [
+          `${x.rooms} rooms × ${x.k}, ${x.burst === 1 ? '1 msg/write' : `bursts of ${x.burst}`}`,
+          f(x.single.cpuUsPerMsg, 1),
+          f(x.cross.cpuUsPerMsg, 1),
+          f(x.ratio, 2),
+          f(x.cross.p99Ms, 2),
+          f(x.cross.loss * 100, 2),
+          x.singleReps.map((c) => f(c, 0)).join(' '),
+          x.crossReps.map((c) => f(c, 0)).join(' '),
+        ]),
+      ),
+    );
+  }
   if (res.webhookLatency.length) {
     out.push('');
     out.push(
@@ -345,6 +375,12 @@ export function evaluateTargets(res: RunResults): Target[] {
       limit: '< 1',
       met: check(idleCpuGrowth, (v) => v < 1),
     },
+    ...(res.crossVariants ?? []).map((x) => ({
+      name: `cross CPU ×single, ${x.rooms}×${x.k} burst ${x.burst}`,
+      value: x.ratio,
+      limit: '<= 2',
+      met: check(x.ratio, (v) => v <= 2),
+    })),
     {
       name: 'churn cpu/op ×bare (2 nodes vs 1)',
       value: churn,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
 import { Redis } from 'ioredis';
+import { crossVariants } from './cross-variants.js';
 import { commandStats, diffStats, idleRun } from './idle.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
@@ -412,6 +413,22 @@ async function redisScenarios(gen: Generator): Promise<void> {
           reps,
         });
       }
+      if (enabled('variants'))
+        await withServer(
+          () => startSwitchboard(),
+          async (one) => {
+            results.crossVariants = await crossVariants({
+              run: (cmd) => gen.run<RelayResult>(cmd),
+              single: { url: one.url, pids: [one.pid] },
+              cross: { urls: [a.url, b.url], pids },
+              cmd: (urls, tag, k, rooms, p, burst) =>
+                relayCmd(urls, tag, k, rooms, FIXED_RATE, MODE.fixedMs, p, burst),
+              reps: MODE.reps,
+              log,
+              median: medianOf,
+            });
+          },
+        );
       if (enabled('churn')) {
         const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
@@ -709,7 +726,7 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
-    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api', 'variants'].some(enabled))
       await redisScenarios(gen);
     if (only?.includes('cluster')) await clusterScenario(gen);
     if (only?.includes('webhooks'))
