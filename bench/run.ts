@@ -696,11 +696,16 @@ async function profileRun(gen: Generator): Promise<void> {
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
     const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
     const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
-    const cmd = relayCmd([a.url, b.url], 'prof', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs * 2, [
-      a.pid,
-      b.pid,
-      redis.pid,
-    ]);
+    const cmd = relayCmd(
+      [a.url, b.url],
+      'prof',
+      CROSS_K,
+      K2_ROOMS,
+      FIXED_RATE,
+      MODE.fixedMs * 2,
+      [a.pid, b.pid, redis.pid],
+      CROSS_BURST,
+    );
     logRelay('profile cross-node K=2', 'switchboard×2+redis', await gen.run<RelayResult>(cmd));
     for (const p of [a, b, redis]) await p.stop();
     log(`cross-node profiles in ${dir}`);
