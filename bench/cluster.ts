@@ -55,17 +55,20 @@ export async function clusterScenario(d: ClusterBenchDeps): Promise<void> {
       await d.gen.run<RelayResult>(cmd('cl-warm'));
       const reps: RelayResult[] = [];
       const s0 = await probe.stats();
+      const reads0 = await probe.reads();
       for (let i = 0; i < d.reps; i++) {
         const r = await d.gen.run<RelayResult>(cmd(`cl${i}`));
         d.logRelay('K=2 cross-node', CLUSTER_SERVER, r);
         reps.push(r);
       }
       const diff = diffStats(s0, await probe.stats());
+      const reads = (await probe.reads()) - reads0;
       const delivered = reps.reduce((n, r) => n + r.delivered, 0);
       (d.results.redisCommands ??= []).push({
         scenario: `cluster ${d.label}`,
         perUnit: [...diff.values()].reduce((x, y) => x + y, 0) / Math.max(1, delivered),
         unit: 'per delivered msg, 3 masters (probes included)',
+        readsPerUnit: reads / Math.max(1, delivered),
         by: Object.fromEntries(diff),
       });
       d.results.relay.push({

@@ -29,6 +29,10 @@ export async function commandStats(redis: Redis): Promise<Map<string, number>> {
   return out;
 }
 
+async function readsProcessed(redis: Redis): Promise<number> {
+  return Number(/^total_reads_processed:(\d+)/m.exec(await redis.info('stats'))?.[1] ?? NaN);
+}
+
 /**
  * What the idle run and the cross-node runs read from Redis: one redis-server, or every master of
  * a Redis Cluster (commands summed over them; room keys read through a Cluster client).
@@ -36,6 +40,8 @@ export async function commandStats(redis: Redis): Promise<Map<string, number>> {
 export interface RedisProbe {
   /** Calls per command (INFO commandstats), summed over the servers. */
   stats(): Promise<Map<string, number>>;
+  /** Reads of client sockets (INFO stats `total_reads_processed`), summed over the servers. */
+  reads(): Promise<number>;
   /** A client for reading room keys (routed by slot on a Cluster). */
   readonly keys: Redis | Cluster;
   /** The redis-server processes, for their CPU. */
@@ -47,6 +53,7 @@ export function singleProbe(port: number, pid: number): RedisProbe {
   const redis = new Redis({ port, host: '127.0.0.1' });
   return {
     stats: () => commandStats(redis),
+    reads: () => readsProcessed(redis),
     keys: redis,
     pids: [pid],
     close: () => redis.disconnect(),
@@ -62,6 +69,9 @@ export function clusterProbe(ports: number[], pids: number[]): RedisProbe {
       for (const m of await Promise.all(masters.map(commandStats)))
         for (const [k, v] of m) sum.set(k, (sum.get(k) ?? 0) + v);
       return sum;
+    },
+    async reads() {
+      return (await Promise.all(masters.map(readsProcessed))).reduce((a, b) => a + b, 0);
     },
     keys,
     pids,

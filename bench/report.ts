@@ -29,7 +29,14 @@ export interface RunResults {
   /** The same on a 3-master Redis Cluster (bench/cluster.ts), commands summed over masters. */
   clusterIdle?: IdleResult[];
   /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
-  redisCommands?: { scenario: string; perUnit: number; unit: string; by: Record<string, number> }[];
+  redisCommands?: {
+    scenario: string;
+    perUnit: number;
+    unit: string;
+    /** Reads of client sockets by redis-server per unit (INFO stats), where measured. */
+    readsPerUnit?: number;
+    by: Record<string, number>;
+  }[];
   /** Event timestamp → arrival at the receiver (bench/webhooks.ts). */
   webhookLatency: WebhookLatency[];
   skipped: string[];
@@ -187,10 +194,17 @@ export function printReport(res: RunResults, targets: Target[]): string {
     out.push('');
     out.push(
       table(
-        ['redis commands', 'per unit', 'unit', 'by command (calls inside scripts included)'],
+        [
+          'redis commands',
+          'per unit',
+          'reads/unit',
+          'unit',
+          'by command (calls inside scripts included)',
+        ],
         res.redisCommands.map((x) => [
           x.scenario,
           f(x.perUnit, 2),
+          f(x.readsPerUnit, 2),
           x.unit,
           Object.entries(x.by)
             .sort((a, b) => b[1] - a[1])
