@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile[=cross|=churn]]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -674,6 +674,26 @@ async function profileRun(gen: Generator): Promise<void> {
     ['bare', () => startBare(nodeArgs)],
     ['switchboard', () => startSwitchboard({ nodeArgs })],
   ];
+  if (args.includes('--profile=churn')) {
+    // Join churn across two nodes (the churn scenario, twice as long), every process profiled.
+    const redis = await startRedis();
+    const redisUrl = `redis://127.0.0.1:${redis.port}`;
+    const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
+    const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
+    const r = await gen.run<ChurnResult>({
+      kind: 'churn',
+      urls: [a.url, b.url],
+      tag: 'prof',
+      rooms: 50,
+      concurrency: 20,
+      durationMs: MODE.churnMs * 2,
+      pids: [a.pid, b.pid, redis.pid],
+    });
+    log(`profile churn: ${r.opsPerSec.toFixed(0)} join+leave/s, ${r.cpuUsPerOp.toFixed(1)} µs/op`);
+    for (const p of [a, b, redis]) await p.stop();
+    log(`churn profiles in ${dir}`);
+    return;
+  }
   if (args.includes('--profile=cross')) {
     const redis = await startRedis();
     const redisUrl = `redis://127.0.0.1:${redis.port}`;

@@ -26,20 +26,18 @@ export type ClaimReply = [number, string?, string[]?, string[]?, number?, string
 
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
+  /**
+   * join.lua, variadic (3 keys, or 4 with this node's room index on a single Redis): numKeys,
+   * room, members, windows[, index], clientId, capacity, ttl, record, roomId.
+   */
   sbJoin(
-    room: string,
-    members: string,
-    windows: string,
-    clientId: string,
-    capacity: number,
-    ttl: number,
-    record: string,
+    numKeys: number,
+    ...keysAndArgs: (string | number)[]
   ): Promise<[ok: number, members: string[], detached?: string[], started?: number]>;
+  /** leave.lua, variadic: numKeys, room, members[, index], clientId, ttl, roomId. */
   sbLeave(
-    room: string,
-    members: string,
-    clientId: string,
-    ttl: number,
+    numKeys: number,
+    ...keysAndArgs: (string | number)[]
   ): Promise<[removed: number, remaining: number]>;
   /** pairs: client id, member record, ... */
   sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
@@ -67,8 +65,8 @@ export interface Scripts {
 }
 
 const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [
-  ['sbJoin', 'join.lua', 3],
-  ['sbLeave', 'leave.lua', 2],
+  ['sbJoin', 'join.lua', undefined],
+  ['sbLeave', 'leave.lua', undefined],
   ['sbRegister', 'register.lua', 2],
   ['sbReap', 'reap.lua', 2],
   ['sbNode', 'node.lua', 1],
