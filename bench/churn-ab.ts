@@ -5,7 +5,7 @@
  * machine's yardstick. Prints CPU µs per join or leave (both nodes + Redis), ops/s and Redis
  * commands per join+leave for every run, then medians.
  * Usage (after one `npm run bench` built bench/results/build, and `npm run build` in both):
- *   npx tsx bench/churn-ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--runs=4] [--ms=6000] [--memory]
+ *   npx tsx bench/churn-ab.ts --a=/path/to/checkout-a --b=/path/to/checkout-b [--runs=4] [--ms=6000] [--memory] [--warm=MS]
  */
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ const runs = Number(arg('runs') ?? 4);
 const ms = Number(arg('ms') ?? 6000);
 /** --memory: one node with the memory backend instead (what the node costs without Redis). */
 const memory = process.argv.includes('--memory');
+/** --warm=MS: unmeasured churn on every server first (default 1500). */
+const warmMs = Number(arg('warm') ?? 1500);
 
 interface Row {
   cpuUsPerOp: number;
@@ -59,7 +61,7 @@ async function runOne(root: string, tag: string): Promise<Row> {
   if (memory) {
     const n = await startSwitchboard({ name: 'node', root });
     try {
-      await churn([n.url], [n.pid], `${tag}-warm`, 1500);
+      await churn([n.url], [n.pid], `${tag}-warm`, warmMs);
       const p0 = [procCounts(n.pid)];
       const r = await churn([n.url], [n.pid], tag);
       const sys = sysPerCycle([n.pid], p0, r.cycles);
@@ -75,7 +77,7 @@ async function runOne(root: string, tag: string): Promise<Row> {
   const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
   try {
     const pids = [a.pid, b.pid, redis.pid];
-    await churn([a.url, b.url], pids, `${tag}-warm`, 1500);
+    await churn([a.url, b.url], pids, `${tag}-warm`, warmMs);
     const s0 = await commandStats(admin);
     const p0 = [procCounts(a.pid), procCounts(b.pid)];
     const r = await churn([a.url, b.url], pids, tag);
@@ -118,7 +120,7 @@ try {
     }
     const bare = await startBare();
     try {
-      await churn([bare.url], [bare.pid], `bare${i}-warm`, 1500);
+      await churn([bare.url], [bare.pid], `bare${i}-warm`, warmMs);
       const p0 = [procCounts(bare.pid)];
       const r = await churn([bare.url], [bare.pid], `bare${i}`);
       const row = {

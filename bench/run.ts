@@ -320,20 +320,28 @@ async function redisWorks(redis: Proc): Promise<boolean> {
 }
 
 async function redisScenarios(gen: Generator): Promise<void> {
-  const churnOf = (urls: string[], pids: number[]) =>
+  const churnCmd = (urls: string[], pids: number[], tag: string, durationMs: number) =>
     gen.run<ChurnResult>({
       kind: 'churn',
       urls,
-      tag: 'churn',
+      tag,
       rooms: 50,
       concurrency: 20,
-      durationMs: MODE.churnMs,
+      durationMs,
       pids,
     });
+  // Both servers warmed first with a third of the run, unmeasured, as the cross-node scenario
+  // warms its nodes: measured cold, a node's TurboFan threads took 20–25 % of its CPU during
+  // the churn (perf record -e cpu-clock), a start-up cost that a longer run amortizes and the
+  // bare relay's much smaller code hardly pays (docs/performance.md, issue 11).
+  const warmChurn = (urls: string[], pids: number[]) =>
+    churnCmd(urls, pids, 'churn-warm', Math.round(MODE.churnMs / 3));
+  const churnOf = (urls: string[], pids: number[]) => churnCmd(urls, pids, 'churn', MODE.churnMs);
   if (enabled('churn'))
     await withServer(
       () => startBare(),
       async (p) => {
+        await warmChurn([p.url], [p.pid]);
         const r = await churnOf([p.url], [p.pid]);
         log(`churn bare: ${r.opsPerSec.toFixed(0)} join+leave/s`);
         results.churn.push({ name: 'churn', server: 'bare', result: r });
@@ -413,6 +421,7 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       }
       if (enabled('churn')) {
+        await warmChurn([a.url, b.url], pids);
         const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
         const d = diffStats(s0, await commandStats(admin));

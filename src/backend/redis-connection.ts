@@ -207,6 +207,7 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
   });
+  const coalesceSub = coalescePerTurn(sub);
   return {
     cluster: false,
     commands,
@@ -217,8 +218,15 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
       await commands.connect();
       await sub.connect();
     },
-    subscribe: (channels) => sub.subscribe(...channels),
-    unsubscribe: (channels) => sub.unsubscribe(...channels),
+    // The (un)subscriptions of one turn in one write too: a node entering and leaving rooms.
+    subscribe: (channels) => {
+      coalesceSub();
+      return sub.subscribe(...channels);
+    },
+    unsubscribe: (channels) => {
+      coalesceSub();
+      return sub.unsubscribe(...channels);
+    },
     publish: (batch) => {
       // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
       const stream = commands.status === 'ready' ? commands.stream : undefined;

@@ -500,9 +500,10 @@ export class RedisBackend implements Backend {
   private async reconcile(roomId: string): Promise<void> {
     let snapshot: Record<string, string> | undefined;
     try {
-      const records = await this.op('reconcile', () =>
-        this.conn.commands.hgetall(this.keys.members(roomId)),
-      );
+      const records = await this.op('reconcile', () => {
+        this.conn.joinTurn(); // in the turn's write, with the joins and publishes issued beside it
+        return this.conn.commands.hgetall(this.keys.members(roomId));
+      });
       snapshot = {};
       for (const [id, text] of Object.entries(records))
         snapshot[id] = decodeRecord(text)?.node ?? '';
