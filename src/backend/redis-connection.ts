@@ -218,9 +218,13 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
       await commands.connect();
       await sub.connect();
     },
-    // The (un)subscriptions of one turn in one write too: a node entering and leaving rooms.
+    // A SUBSCRIBE leaves at once, as before the corking: it goes out before the welcome the
+    // node writes next, so a peer joining on another node right after that welcome is most
+    // likely heard by its join envelope, not only by the later reconciliation. The
+    // UNSUBSCRIBEs of one turn share one write (a node leaving rooms); a SUBSCRIBE behind
+    // them in the same turn sends them first, in order.
     subscribe: (channels) => {
-      coalesceSub();
+      if (sub.status === 'ready' && sub.stream.writableCorked > 0) sub.stream.uncork();
       return sub.subscribe(...channels);
     },
     unsubscribe: (channels) => {
