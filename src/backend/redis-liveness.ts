@@ -113,10 +113,16 @@ export class NodeLiveness {
     return this.keys.nodeRooms(this.serverId);
   }
 
-  /** A join script given the index key failed: the next tick's rebuild indexes the room. */
+  /**
+   * A join script given the index key failed. The entry and the join are one call, so they
+   * happened together or not at all (after a timeout, an entry of a room without this node's
+   * members is harmless: a reaper finds none of them there); the next join of the room carries
+   * the key again. Only another join of the room already in flight without the key, or a member
+   * here, may lack its entry now: then the next tick rebuilds the index.
+   */
   indexFailed(roomId: string): void {
     this.indexed.delete(roomId);
-    this.rebuildPending = true;
+    if ((this.joining.get(roomId) ?? 0) > 1 || this.local.has(roomId)) this.rebuildPending = true;
   }
 
   /** The join script ran (successfully or not). */
