@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile[=cross|=churn]]`
  * (`cluster` is in the full run; `webhooks` runs only when named)
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
@@ -347,20 +347,28 @@ async function singleNodeForCross(gen: Generator): Promise<void> {
 }
 
 async function redisScenarios(gen: Generator): Promise<void> {
-  const churnOf = (urls: string[], pids: number[]) =>
+  const churnCmd = (urls: string[], pids: number[], tag: string, durationMs: number) =>
     gen.run<ChurnResult>({
       kind: 'churn',
       urls,
-      tag: 'churn',
+      tag,
       rooms: 50,
       concurrency: 20,
-      durationMs: MODE.churnMs,
+      durationMs,
       pids,
     });
+  // Both servers warmed first with a third of the run, unmeasured, as the cross-node scenario
+  // warms its nodes: measured cold, a node's TurboFan threads took 20–25 % of its CPU during
+  // the churn (perf record -e cpu-clock), a start-up cost that a longer run amortizes and the
+  // bare relay's much smaller code hardly pays (docs/performance.md, issue 11).
+  const warmChurn = (urls: string[], pids: number[]) =>
+    churnCmd(urls, pids, 'churn-warm', Math.round(MODE.churnMs / 3));
+  const churnOf = (urls: string[], pids: number[]) => churnCmd(urls, pids, 'churn', MODE.churnMs);
   if (enabled('churn'))
     await withServer(
       () => startBare(),
       async (p) => {
+        await warmChurn([p.url], [p.pid]);
         const r = await churnOf([p.url], [p.pid]);
         log(`churn bare: ${r.opsPerSec.toFixed(0)} join+leave/s`);
         results.churn.push({ name: 'churn', server: 'bare', result: r });
@@ -444,6 +452,7 @@ async function redisScenarios(gen: Generator): Promise<void> {
           },
         );
       if (enabled('churn')) {
+        await warmChurn([a.url, b.url], pids);
         const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
         const d = diffStats(s0, await commandStats(admin));
@@ -650,6 +659,26 @@ async function profileRun(gen: Generator): Promise<void> {
     ['bare', () => startBare(nodeArgs)],
     ['switchboard', () => startSwitchboard({ nodeArgs })],
   ];
+  if (args.includes('--profile=churn')) {
+    // Join churn across two nodes (the churn scenario, twice as long), every process profiled.
+    const redis = await startRedis();
+    const redisUrl = `redis://127.0.0.1:${redis.port}`;
+    const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
+    const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
+    const r = await gen.run<ChurnResult>({
+      kind: 'churn',
+      urls: [a.url, b.url],
+      tag: 'prof',
+      rooms: 50,
+      concurrency: 20,
+      durationMs: MODE.churnMs * 2,
+      pids: [a.pid, b.pid, redis.pid],
+    });
+    log(`profile churn: ${r.opsPerSec.toFixed(0)} join+leave/s, ${r.cpuUsPerOp.toFixed(1)} µs/op`);
+    for (const p of [a, b, redis]) await p.stop();
+    log(`churn profiles in ${dir}`);
+    return;
+  }
   if (args.includes('--profile=cross')) {
     const redis = await startRedis();
     const redisUrl = `redis://127.0.0.1:${redis.port}`;

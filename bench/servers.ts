@@ -133,6 +133,8 @@ export async function startSwitchboard(
     nodeArgs?: string[];
     name?: string;
     env?: Record<string, string>;
+    /** A checkout whose dist/ to run (bench/churn-ab.ts compares two); this one by default. */
+    root?: string;
   } = {},
 ): Promise<Proc> {
   const port = await freePort();
@@ -146,7 +148,7 @@ export async function startSwitchboard(
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   if (opts.clusterNodes) env.REDIS_CLUSTER_NODES = opts.clusterNodes;
   Object.assign(env, opts.env);
-  const args = [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist/src/cli.js')];
+  const args = [...(opts.nodeArgs ?? []), path.join(opts.root ?? ROOT, 'dist/src/cli.js')];
   return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
 }
 

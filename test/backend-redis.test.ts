@@ -124,6 +124,36 @@ test('joins and leaves announced before a node subscribed are reconciled once it
   }
 });
 
+test('the room index follows the join and leave scripts: a refused join leaves no entry behind', async () => {
+  const config = { ...TEST_CONFIG, redisUrl: redis.url, redisKeyPrefix: 'idx:' };
+  const make = () =>
+    new RedisBackend(config, pino({ level: 'silent' }), createMetrics(new Registry(), false));
+  const a = make();
+  const b = make();
+  const admin = redis.client();
+  const index = (node: RedisBackend) => admin.smembers(`idx:node:${node.serverId}:rooms`);
+  try {
+    await a.start({ onEnvelope: () => undefined });
+    await b.start({ onEnvelope: () => undefined });
+    assert.equal((await a.join('r', 'client:a1', 1)).ok, true);
+    assert.deepEqual(await index(a), ['r']);
+    // b has no member in the full room: its refused join must not leave it indexed (a reaper
+    // of b would walk it for nothing), and a's entry stays.
+    assert.deepEqual(await b.join('r', 'client:b1', 1), { ok: false, reason: 'full' });
+    await until(async () => (await index(b)).length === 0, 5000);
+    assert.deepEqual(await admin.smembers('idx:room:r'), ['client:a1']);
+    // A refused join of a node that has members in the room keeps the room indexed.
+    assert.deepEqual(await a.join('r', 'client:a2', 1), { ok: false, reason: 'full' });
+    assert.deepEqual(await index(a), ['r']);
+    await a.leave('r', 'client:a1');
+    assert.deepEqual(await index(a), []);
+    assert.equal(await admin.exists('idx:room:r', '{idx:room:r}:members'), 0);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    admin.disconnect();
+  }
+});
+
 test('room keys carry ROOM_TTL_SECONDS and the member records; they vanish with the last member', async () => {
   const config = {
     ...TEST_CONFIG,

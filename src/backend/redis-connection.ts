@@ -29,20 +29,18 @@ export type ClaimReply = [number, string?, string[]?, string[]?, number?, string
 
 /** The Lua scripts of lua/, as ioredis custom commands (EVALSHA with a NOSCRIPT fallback). */
 export interface Scripts {
+  /**
+   * join.lua, variadic (3 keys, or 4 with this node's room index on a single Redis): numKeys,
+   * room, members, windows[, index], clientId, capacity, ttl, record, roomId.
+   */
   sbJoin(
-    room: string,
-    members: string,
-    windows: string,
-    clientId: string,
-    capacity: number,
-    ttl: number,
-    record: string,
+    numKeys: number,
+    ...keysAndArgs: (string | number)[]
   ): Promise<[ok: number, members: string[], detached?: string[], started?: number]>;
+  /** leave.lua, variadic: numKeys, room, members[, index], clientId, ttl, roomId. */
   sbLeave(
-    room: string,
-    members: string,
-    clientId: string,
-    ttl: number,
+    numKeys: number,
+    ...keysAndArgs: (string | number)[]
   ): Promise<[removed: number, remaining: number]>;
   /** pairs: client id, member record, ... */
   sbRegister(room: string, members: string, ttl: number, ...pairs: string[]): Promise<string[]>;
@@ -70,8 +68,8 @@ export interface Scripts {
 }
 
 const SCRIPTS: [name: keyof Scripts, file: string, keys: number | undefined][] = [
-  ['sbJoin', 'join.lua', 3],
-  ['sbLeave', 'leave.lua', 2],
+  ['sbJoin', 'join.lua', undefined],
+  ['sbLeave', 'leave.lua', undefined],
   ['sbRegister', 'register.lua', 2],
   ['sbReap', 'reap.lua', 2],
   ['sbNode', 'node.lua', 1],
@@ -217,6 +215,7 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
   });
+  const coalesceSub = coalescePerTurn(sub);
   return {
     cluster: false,
     commands,
@@ -227,8 +226,19 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
       await commands.connect();
       await sub.connect();
     },
-    subscribe: (channels) => sub.subscribe(...channels),
-    unsubscribe: (channels) => sub.unsubscribe(...channels),
+    // A SUBSCRIBE leaves at once, as before the corking: it goes out before the welcome the
+    // node writes next, so a peer joining on another node right after that welcome is most
+    // likely heard by its join envelope, not only by the later reconciliation. The
+    // UNSUBSCRIBEs of one turn share one write (a node leaving rooms); a SUBSCRIBE behind
+    // them in the same turn sends them first, in order.
+    subscribe: (channels) => {
+      if (sub.status === 'ready' && sub.stream.writableCorked > 0) sub.stream.uncork();
+      return sub.subscribe(...channels);
+    },
+    unsubscribe: (channels) => {
+      coalesceSub();
+      return sub.unsubscribe(...channels);
+    },
     // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
     publish: (batch, checked) => publisher.publish(batch, checked),
     onMessage(listener) {

@@ -101,6 +101,30 @@ export class NodeLiveness {
     });
   }
 
+  /**
+   * Before a join script on a single Redis: the room index key when the script is to index the
+   * room (it is not indexed yet), else undefined. The index then goes with the join, in the
+   * same call (the index is in another slot, so on a Cluster `beforeJoin` sends its own SADD).
+   */
+  indexInScript(roomId: string): string | undefined {
+    this.joining.set(roomId, (this.joining.get(roomId) ?? 0) + 1);
+    if (this.indexed.has(roomId)) return undefined;
+    this.indexed.add(roomId);
+    return this.keys.nodeRooms(this.serverId);
+  }
+
+  /**
+   * A join script given the index key failed. The entry and the join are one call, so they
+   * happened together or not at all (after a timeout, an entry of a room without this node's
+   * members is harmless: a reaper finds none of them there); the next join of the room carries
+   * the key again. Only another join of the room already in flight without the key, or a member
+   * here, may lack its entry now: then the next tick rebuilds the index.
+   */
+  indexFailed(roomId: string): void {
+    this.indexed.delete(roomId);
+    if ((this.joining.get(roomId) ?? 0) > 1 || this.local.has(roomId)) this.rebuildPending = true;
+  }
+
   /** The join script ran (successfully or not). */
   afterJoin(roomId: string, clientId: string, record: string | undefined): void {
     const n = (this.joining.get(roomId) ?? 1) - 1;
@@ -120,12 +144,25 @@ export class NodeLiveness {
    * Redis, applied after it), when this node has no member left in the room.
    */
   leaving(roomId: string, clientId: string): (() => Promise<unknown>) | undefined {
+    this.forgetMember(roomId, clientId);
+    return this.local.has(roomId) ? undefined : this.unindex(roomId);
+  }
+
+  /**
+   * `leaving` for a leave script on a single Redis: the room index key when the script is to
+   * take the room out of the index (this node has no member left there), else undefined.
+   */
+  leavingInScript(roomId: string, clientId: string): string | undefined {
+    this.forgetMember(roomId, clientId);
+    return this.takeUnindex(roomId) ? this.keys.nodeRooms(this.serverId) : undefined;
+  }
+
+  private forgetMember(roomId: string, clientId: string): void {
     const room = this.local.get(roomId);
     if (room?.delete(clientId) && room.size === 0) {
       this.local.delete(roomId);
       this.refreshed.delete(roomId);
     }
-    return this.local.has(roomId) ? undefined : this.unindex(roomId);
   }
 
   /** The leave script failed: retry it on the ticks until it succeeds. */
@@ -139,11 +176,15 @@ export class NodeLiveness {
     this.unindex(roomId)?.().catch(() => undefined);
   }
 
-  private unindex(roomId: string): (() => Promise<unknown>) | undefined {
+  /** Whether the room is to leave the index now (then it counts as out of it). */
+  private takeUnindex(roomId: string): boolean {
     if (this.local.has(roomId) || this.joining.has(roomId) || this.failedLeaves.has(roomId))
-      return undefined;
-    if (!this.indexed.has(roomId)) return undefined;
-    this.indexed.delete(roomId);
+      return false;
+    return this.indexed.delete(roomId);
+  }
+
+  private unindex(roomId: string): (() => Promise<unknown>) | undefined {
+    if (!this.takeUnindex(roomId)) return undefined;
     return () => {
       this.conn.joinTurn();
       return this.conn.commands.srem(this.keys.nodeRooms(this.serverId), roomId);
@@ -276,9 +317,11 @@ export class NodeLiveness {
           if (this.local.get(roomId)?.has(id)) continue; // it joined again meanwhile
           const [removed, remaining] = await this.host.op('leave', () =>
             this.conn.scripts.sbLeave(
+              2,
               ...this.keys.roomKeys(roomId),
               id,
               this.config.roomTtlSeconds,
+              roomId,
             ),
           );
           // Atomic like the first try: removed only if nobody (a reaper) removed it meanwhile.

@@ -182,17 +182,26 @@ export class RedisBackend implements Backend {
     });
     let joined = false;
     try {
-      const index = this.liveness.beforeJoin(roomId);
+      // Entering the room: its index entry goes in the join script on a single Redis (one
+      // command), beside it in the same write on a Cluster (another slot).
+      const k = this.keys;
+      const keys = [k.room(roomId), k.members(roomId), k.windows(roomId)];
+      let index: Promise<unknown> | undefined;
+      let indexKey: string | undefined;
+      if (this.conn.cluster) index = this.liveness.beforeJoin(roomId);
+      else if ((indexKey = this.liveness.indexInScript(roomId)) !== undefined) keys.push(indexKey);
       const script = this.op('join', () =>
         this.conn.scripts.sbJoin(
-          ...this.keys.roomKeys(roomId),
-          this.keys.windows(roomId),
+          keys.length,
+          ...keys,
           clientId,
           capacity,
           this.config.roomTtlSeconds,
           record,
+          roomId,
         ),
       );
+      if (indexKey !== undefined) script.catch(() => this.liveness.indexFailed(roomId));
       const [[ok, flat, detached, started]] = await Promise.all([script, index]);
       if (ok !== 1) return { ok: false, reason: 'full' };
       joined = true;
@@ -210,13 +219,16 @@ export class RedisBackend implements Backend {
 
   async leave(roomId: string, clientId: string, note?: LeaveNote): Promise<LeaveResult> {
     this.remote.left(roomId);
-    const unindex = this.liveness.leaving(roomId, clientId);
+    // The node's last member of the room: the index entry goes with the leave, as on a join.
+    const keys = this.keys.roomKeys(roomId) as string[];
+    let unindex: (() => Promise<unknown>) | undefined;
+    if (this.conn.cluster) unindex = this.liveness.leaving(roomId, clientId);
+    else {
+      const indexKey = this.liveness.leavingInScript(roomId, clientId);
+      if (indexKey !== undefined) keys.push(indexKey);
+    }
     const script = this.op('leave', () =>
-      this.conn.scripts.sbLeave(
-        ...this.keys.roomKeys(roomId),
-        clientId,
-        this.config.roomTtlSeconds,
-      ),
+      this.conn.scripts.sbLeave(keys.length, ...keys, clientId, this.config.roomTtlSeconds, roomId),
     );
     // On a failure the member stays registered: the liveness tick retries the leave.
     script.catch(() => this.liveness.leaveFailed(roomId, clientId, note));
@@ -489,9 +501,10 @@ export class RedisBackend implements Backend {
   private async reconcile(roomId: string): Promise<void> {
     let snapshot: Record<string, string> | undefined;
     try {
-      const records = await this.op('reconcile', () =>
-        this.conn.commands.hgetall(this.keys.members(roomId)),
-      );
+      const records = await this.op('reconcile', () => {
+        this.conn.joinTurn(); // in the turn's write, with the joins and publishes issued beside it
+        return this.conn.commands.hgetall(this.keys.members(roomId));
+      });
       snapshot = {};
       for (const [id, text] of Object.entries(records))
         snapshot[id] = decodeRecord(text)?.node ?? '';

@@ -10,6 +10,10 @@
 -- ARGV[3]  room TTL, seconds
 -- KEYS[3]  windows hash    {P room:ROOM}:windows    detached client id -> "deadline ..." (§13)
 -- ARGV[4]  the member record
+-- KEYS[4]  optional: this node's room index  P node:SERVER:rooms, ARGV[5] the room id. Given
+--          (single Redis only: another slot) when the node enters the room, so the index is
+--          written with the join, in the same call; added even when the room is full (the node
+--          takes it out again, as it would after a separate SADD).
 --
 -- Returns { ok, members, detached, started }: ok 1 (joined or already a member) or 0 (full);
 -- members is {id1, record1, id2, record2, ...} after the join (empty when full; record '' if
@@ -17,13 +21,14 @@
 -- started 1 when this join took the room from no member to one (webhooks, SPEC.md §15).
 local id = ARGV[1]
 local started = 0
-if redis.call('SISMEMBER', KEYS[1], id) == 0 then
+if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[5]) end
+if redis.call('SADD', KEYS[1], id) == 1 then -- not a member yet: within capacity?
   local count = redis.call('SCARD', KEYS[1])
-  if count >= tonumber(ARGV[2]) then
+  if count > tonumber(ARGV[2]) then
+    redis.call('SREM', KEYS[1], id)
     return { 0, {}, {}, 0 }
   end
-  if count == 0 then started = 1 end
-  redis.call('SADD', KEYS[1], id)
+  if count == 1 then started = 1 end
 end
 redis.call('HSET', KEYS[2], id, ARGV[4])
 local ttl = tonumber(ARGV[3])
