@@ -3,7 +3,9 @@
  * SwitchboardServer (memory backend, metrics on, limits high) whose peers' sockets are stubs
  * that accept every send. It isolates the JavaScript of handleFrame → deliver → Peer.send from
  * the kernel's TCP cost, so a hot-path change can be A/B-measured on a noisy machine.
- * Usage: npx tsx bench/hot-path.ts [iterations]
+ * Usage: npx tsx bench/hot-path.ts [iterations] [room sizes, default 2,10]
+ * (valgrind --tool=callgrind at two iteration counts gives instructions per message, for A/B
+ * runs on a busy machine: the difference of the totals over 10 × the difference of the counts.)
  */
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
@@ -53,7 +55,7 @@ function room(id: string, k: number): Peer[] {
 
 const frames = Array.from({ length: 5 }, (_, i) => Buffer.from(mixed(i, PHASE_MEASURED, 1e9)));
 
-for (const k of [2, 10]) {
+for (const k of (process.argv[3] ?? '2,10').split(',').map(Number)) {
   const peers = room(`hot-${k}`, k);
   const run = (n: number) => {
     for (let i = 0; i < n; i++) messages.handleFrame(peers[i % k]!, frames[i % 5]!, false);

@@ -4,6 +4,7 @@
  * sender's text can be forwarded as is (it had no field to drop), so the hot path serializes
  * only when normalization changed something.
  */
+import { scanMessage } from './scan.js';
 
 export type SignalMessage =
   | { type: 'offer'; sdp: string }
@@ -95,6 +96,11 @@ const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v
  * @param allowTo accept a `to` field (protocol v2 directed message)
  */
 export function parseMessage(text: string, allowTo = false): ParseResult {
+  return scanMessage(text) ?? parseJson(text, allowTo);
+}
+
+/** parseMessage without its fast path (scan.ts): JSON.parse, then validation. */
+export function parseJson(text: string, allowTo = false): ParseResult {
   let raw: unknown;
   try {
     raw = JSON.parse(text);

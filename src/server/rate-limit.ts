@@ -40,12 +40,15 @@ export class TokenBucket {
  */
 export class WindowCounter {
   private windowStart = 0;
-  /** Best-known cluster total per key in the current window (this node's hits included). */
-  private count = new Map<string, number>();
-  /** The previous window's totals. */
-  private prev = new Map<string, number>();
-  /** Hits on this node not yet reported to the cluster. */
-  private unsynced = new Map<string, number>();
+  /**
+   * Per key, its counts: one Map lookup per hit, where the current, previous and unsynced
+   * counts in three maps took three lookups and two stores (Map lookups and stores were 3.5 %
+   * of Switchboard's user-space samples under perf at 17,000 msg/s, issue 11). A key with nothing to carry is dropped when the
+   * window rolls, so the map holds the keys of two windows at most, as the three maps did.
+   */
+  private slots = new Map<string, Slot>();
+  /** Slots with hits not yet reported to the cluster, in the order of their first such hit. */
+  private dirty: Slot[] = [];
 
   constructor(
     readonly limit: number,
@@ -55,29 +58,48 @@ export class WindowCounter {
   private roll(now: number): void {
     const start = now - (now % this.windowMs);
     if (start === this.windowStart) return;
-    this.prev = start === this.windowStart + this.windowMs ? this.count : new Map();
+    // Once per window, O(keys of the window that ends): this window's counts become the
+    // previous ones if the new window follows it directly; otherwise nothing is carried.
+    const next = start === this.windowStart + this.windowMs;
+    for (const [key, slot] of this.slots) {
+      if (!next || slot.count === 0) this.slots.delete(key);
+      else {
+        slot.prev = slot.count;
+        slot.count = 0;
+        slot.unsynced = 0;
+      }
+    }
     this.windowStart = start;
-    this.count = new Map();
-    this.unsynced = new Map();
+    this.dirty = [];
+  }
+
+  private slot(key: string): Slot {
+    let slot = this.slots.get(key);
+    if (slot === undefined) this.slots.set(key, (slot = { key, count: 0, prev: 0, unsynced: 0 }));
+    return slot;
   }
 
   /** Count one hit for key; false when the key is over its limit (the hit is not counted). */
   hit(key: string, now: number): boolean {
     this.roll(now);
-    const current = this.count.get(key) ?? 0;
-    const prev = this.prev.get(key);
-    const overlap = prev === undefined ? 0 : prev * (1 - (now - this.windowStart) / this.windowMs);
-    if (current + overlap >= this.limit) return false;
-    this.count.set(key, current + 1);
-    this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + 1);
+    const slot = this.slot(key);
+    const prev = slot.prev;
+    const overlap = prev === 0 ? 0 : prev * (1 - (now - this.windowStart) / this.windowMs);
+    if (slot.count + overlap >= this.limit) return false;
+    slot.count++;
+    if (slot.unsynced++ === 0) this.dirty.push(slot);
     return true;
   }
 
   /** Take the counts not yet reported, for the cluster sync. */
   drain(now: number): { windowStart: number; deltas: Map<string, number> } {
     this.roll(now);
-    const deltas = this.unsynced;
-    this.unsynced = new Map();
+    const deltas = new Map<string, number>();
+    for (const slot of this.dirty) {
+      deltas.set(slot.key, slot.unsynced);
+      slot.unsynced = 0;
+    }
+    this.dirty = [];
     // Only keys with hits since the last sync: the sync is proportional to activity. A key
     // this node stopped using is not read back (it needs no total for it); when it is used
     // again, the first sync after (within RATE_LIMIT_SYNC_MS) returns the cluster total with
@@ -89,18 +111,36 @@ export class WindowCounter {
   /** Apply cluster totals returned by a sync of `windowStart` (ignored if the window moved on). */
   applyTotals(windowStart: number, totals: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
-    // The totals include what was drained; hits since then are still in `unsynced`.
-    for (const [key, total] of totals) this.count.set(key, total + (this.unsynced.get(key) ?? 0));
+    // The totals include what was drained; hits since then are still unsynced.
+    for (const [key, total] of totals) {
+      const slot = this.slot(key);
+      slot.count = total + slot.unsynced;
+    }
   }
 
   /** Put back deltas whose sync failed, so they are reported next time. */
   restore(windowStart: number, deltas: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
-    for (const [key, n] of deltas) this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + n);
+    for (const [key, n] of deltas) {
+      const slot = this.slot(key);
+      if (slot.unsynced === 0) this.dirty.push(slot);
+      slot.unsynced += n;
+    }
   }
 
-  /** Keys tracked in the current window (bounded by the active IPs/rooms of two windows). */
+  /** Keys tracked (bounded by the active IPs/rooms of two windows). */
   get size(): number {
-    return this.count.size;
+    return this.slots.size;
   }
+}
+
+/** One key's counts in a WindowCounter. */
+interface Slot {
+  readonly key: string;
+  /** Best-known cluster total in the current window (this node's hits included). */
+  count: number;
+  /** The previous window's total. */
+  prev: number;
+  /** Hits on this node not yet reported to the cluster. */
+  unsynced: number;
 }
