@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,idle100k,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -16,6 +16,7 @@ import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
 import { Redis } from 'ioredis';
 import { commandStats, diffStats, idleRun } from './idle.js';
+import { IDLE_CONNS_TARGET_N, idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
@@ -51,6 +52,8 @@ const MODE = quick
       satStepMs: 1200,
       satBisect: 2,
       stormN: 2000,
+      idleConnsN: 10_000,
+      idleConnsReps: 1,
       churnMs: 2500,
       settleMs: 500,
     }
@@ -65,6 +68,8 @@ const MODE = quick
       satStepMs: 2500,
       satBisect: 4,
       stormN: 10_000,
+      idleConnsN: IDLE_CONNS_TARGET_N,
+      idleConnsReps: 1,
       churnMs: 6000,
       settleMs: 1500,
     };
@@ -74,7 +79,10 @@ const numArg = (name: string) => {
 };
 /** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
 const FIXED_RATE = numArg('rate') ?? 2000;
-if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')!;
+if (numArg('reps') !== undefined)
+  MODE.reps = MODE.headlineReps = MODE.idleConnsReps = numArg('reps')!;
+/** --idleconns=N: the idle-connections scenario's N (default 100,000; quick 10,000). */
+if (numArg('idleconns') !== undefined) MODE.idleConnsN = numArg('idleconns')!;
 /** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
 const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
@@ -709,6 +717,16 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
+    if (enabled('idle100k'))
+      await scenario('idle100k', async () => {
+        results.idleConns = await idle100kScenario({
+          gen,
+          wanted: MODE.idleConnsN,
+          reps: MODE.idleConnsReps,
+          settleMs: Math.max(MODE.settleMs, 3000),
+          log,
+        });
+      });
     if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
       await redisScenarios(gen);
     if (only?.includes('cluster')) await clusterScenario(gen);
