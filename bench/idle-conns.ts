@@ -150,7 +150,7 @@ export async function idleConns(cmd: IdleConnsCmd): Promise<IdleConnsResult> {
   const cpu0 = cpuMs(cmd.pid);
   const gen0 = process.cpuUsage();
   const t0 = performance.now();
-  let elapsed = 0;
+  let elapsed: number;
   let gen: NodeJS.CpuUsage;
   let cpu: number;
   try {
