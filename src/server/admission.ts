@@ -16,7 +16,6 @@ import type { Departures } from './departures.js';
 import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
-import { TokenBucket } from './rate-limit.js';
 import type { Resumed } from './resume.js';
 import { RoomResume } from './resume-state.js';
 import { ipLimitKey } from './ip-key.js';
@@ -97,7 +96,6 @@ export class Admission {
       ws,
       ip,
       version,
-      new TokenBucket(c.rateLimitMessagesPer10s, 10_000, now),
       this.departures,
       ipKey,
     );
@@ -119,7 +117,7 @@ export class Admission {
 
     if (ctx.state() !== 'ready') return this.refuse(peer, Close.goingAway, 'draining');
     if (ctx.backend.circuitOpen) return this.refuse(peer, Close.serviceUnavailable, 'circuit-open');
-    if (!ctx.limits.conn.hit(`conn:${ipKey}`, now))
+    if (!ctx.limits.conn.hit(ipKey, now))
       return this.refuse(peer, Close.rateLimited, 'rate-limited');
     if (ctx.peers.size > c.maxConnections)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections');

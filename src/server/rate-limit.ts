@@ -44,13 +44,25 @@ export class WindowCounter {
   private count = new Map<string, number>();
   /** The previous window's totals. */
   private prev = new Map<string, number>();
-  /** Hits on this node not yet reported to the cluster. */
+  /** Hits on this node not yet reported to the cluster (not kept when nothing syncs). */
   private unsynced = new Map<string, number>();
+  private readonly synced: boolean;
+  /**
+   * The cluster's name of a key is `prefix + key` (e.g. `msg-ip:` + the IP key): the prefix is
+   * added to the keys a sync sends and taken off the totals it returns, so the keys counted per
+   * hit are strings every caller already holds (an IP key, a room id), never one built per
+   * connection and held with it.
+   */
+  private readonly prefix: string;
 
   constructor(
     readonly limit: number,
     readonly windowMs = 10_000,
-  ) {}
+    opts: { prefix?: string; synced?: boolean } = {},
+  ) {
+    this.prefix = opts.prefix ?? '';
+    this.synced = opts.synced ?? true;
+  }
 
   private roll(now: number): void {
     const start = now - (now % this.windowMs);
@@ -69,7 +81,7 @@ export class WindowCounter {
     const overlap = prev === undefined ? 0 : prev * (1 - (now - this.windowStart) / this.windowMs);
     if (current + overlap >= this.limit) return false;
     this.count.set(key, current + 1);
-    this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + 1);
+    if (this.synced) this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + 1);
     return true;
   }
 
@@ -83,20 +95,34 @@ export class WindowCounter {
     // again, the first sync after (within RATE_LIMIT_SYNC_MS) returns the cluster total with
     // its delta. Until then the node judges by the total it last knew, which is the overshoot
     // already allowed: one sync interval of this node's own hits.
-    return { windowStart: this.windowStart, deltas };
+    if (this.prefix === '' || deltas.size === 0) return { windowStart: this.windowStart, deltas };
+    const named = new Map<string, number>();
+    for (const [key, n] of deltas) named.set(this.prefix + key, n);
+    return { windowStart: this.windowStart, deltas: named };
   }
 
   /** Apply cluster totals returned by a sync of `windowStart` (ignored if the window moved on). */
   applyTotals(windowStart: number, totals: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
     // The totals include what was drained; hits since then are still in `unsynced`.
-    for (const [key, total] of totals) this.count.set(key, total + (this.unsynced.get(key) ?? 0));
+    for (const [name, total] of totals) {
+      const key = this.keyOf(name);
+      this.count.set(key, total + (this.unsynced.get(key) ?? 0));
+    }
   }
 
   /** Put back deltas whose sync failed, so they are reported next time. */
   restore(windowStart: number, deltas: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
-    for (const [key, n] of deltas) this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + n);
+    for (const [name, n] of deltas) {
+      const key = this.keyOf(name);
+      this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + n);
+    }
+  }
+
+  /** A key as counted here, from its cluster name. */
+  private keyOf(name: string): string {
+    return this.prefix === '' ? name : name.slice(this.prefix.length);
   }
 
   /** Keys tracked in the current window (bounded by the active IPs/rooms of two windows). */

@@ -99,7 +99,7 @@ export class SwitchboardServer {
       state: () => this.state,
       peers: new Set<Peer>(),
       connectionsPerIp: new Map(),
-      limits: createWindowLimits(config),
+      limits: createWindowLimits(config, this.backend.syncCounters !== undefined),
       faults: new Faults(opts.logger),
       closeGrace: new CloseGrace(),
       get resume() {
