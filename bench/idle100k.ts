@@ -35,7 +35,8 @@ export interface IdleConnsRun {
 export async function idle100kScenario(opts: {
   gen: Generator;
   wanted: number;
-  reps: number;
+  /** Repetitions per server, alternated; default 1 at 50,000 connections or more, else 3. */
+  reps?: number | undefined;
   settleMs: number;
   log: (s: string) => void;
 }): Promise<IdleConnsRun> {
@@ -59,8 +60,9 @@ export async function idle100kScenario(opts: {
     ['bare', () => startBare([], prefix)],
     ['switchboard', () => startSwitchboard({ prefix })],
   ];
+  const reps = opts.reps ?? (n >= 50_000 ? 1 : 3);
   try {
-    for (let rep = 0; rep < opts.reps; rep++)
+    for (let rep = 0; rep < reps; rep++)
       for (const [server, start] of starts) {
         const p = await start();
         try {
