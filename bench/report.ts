@@ -4,6 +4,7 @@ import type { IdleConnsRun } from './idle100k.js';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
 import type { ApiLoadResult } from './api-load.js';
 import type { WebhookLatency } from './webhooks.js';
+import type { CrossVariant } from './cross-variants.js';
 
 export type Server = 'bare' | 'switchboard';
 
@@ -29,8 +30,19 @@ export interface RunResults {
   crossSaturation?: Record<string, number>;
   /** Idle members, one per room, on two nodes: Redis commands/s and node CPU (issue 11). */
   idle?: IdleResult[];
+  /** The same on a 3-master Redis Cluster (bench/cluster.ts), commands summed over masters. */
+  clusterIdle?: IdleResult[];
   /** Redis commands per delivered message (cross-node) and per join+leave (churn). */
-  redisCommands?: { scenario: string; perUnit: number; unit: string; by: Record<string, number> }[];
+  redisCommands?: {
+    scenario: string;
+    perUnit: number;
+    unit: string;
+    /** Reads of client sockets by redis-server per unit (INFO stats), where measured. */
+    readsPerUnit?: number;
+    by: Record<string, number>;
+  }[];
+  /** Cross-node vs one node at the four loads of issue 11 (bench/cross-variants.ts). */
+  crossVariants?: CrossVariant[];
   /** Event timestamp → arrival at the receiver (bench/webhooks.ts). */
   webhookLatency: WebhookLatency[];
   skipped: string[];
@@ -228,10 +240,17 @@ export function printReport(res: RunResults, targets: Target[]): string {
     out.push('');
     out.push(
       table(
-        ['redis commands', 'per unit', 'unit', 'by command (calls inside scripts included)'],
+        [
+          'redis commands',
+          'per unit',
+          'reads/unit',
+          'unit',
+          'by command (calls inside scripts included)',
+        ],
         res.redisCommands.map((x) => [
           x.scenario,
           f(x.perUnit, 2),
+          f(x.readsPerUnit, 2),
           x.unit,
           Object.entries(x.by)
             .sort((a, b) => b[1] - a[1])
@@ -242,17 +261,48 @@ export function printReport(res: RunResults, targets: Target[]): string {
       ),
     );
   }
-  if (res.idle?.length) {
+  for (const [label, idle] of [
+    ['idle rooms (2 nodes)', res.idle],
+    ['idle rooms (2 nodes, cluster×3)', res.clusterIdle],
+  ] as const)
+    if (idle?.length) {
+      out.push('');
+      out.push(
+        table(
+          [label, 'redis cmds/s', 'node cpu %', 'redis cpu %', 'window ms'],
+          idle.map((x) => [
+            String(x.rooms),
+            f(x.redisCmdsPerSec, 1),
+            x.nodeCpuPct.map((c) => f(c, 2)).join(' + '),
+            f(x.redisCpuPct, 2),
+            String(x.windowMs),
+          ]),
+        ),
+      );
+    }
+  if (res.crossVariants?.length) {
     out.push('');
     out.push(
       table(
-        ['idle rooms (2 nodes)', 'redis cmds/s', 'node cpu %', 'redis cpu %', 'window ms'],
-        res.idle.map((x) => [
-          String(x.rooms),
-          f(x.redisCmdsPerSec, 1),
-          x.nodeCpuPct.map((c) => f(c, 2)).join(' + '),
-          f(x.redisCpuPct, 2),
-          String(x.windowMs),
+        [
+          'cross-node vs one node, 2,000 msg/s',
+          'single µs/msg',
+          'cross µs/msg',
+          '×single',
+          'cross p99 ms',
+          'cross loss %',
+          'single reps',
+          'cross reps',
+        ],
+        res.crossVariants.map((x) => [
+          `${x.rooms} rooms × ${x.k}, ${x.burst === 1 ? '1 msg/write' : `bursts of ${x.burst}`}`,
+          f(x.single.cpuUsPerMsg, 1),
+          f(x.cross.cpuUsPerMsg, 1),
+          f(x.ratio, 2),
+          f(x.cross.p99Ms, 2),
+          f(x.cross.loss * 100, 2),
+          x.singleReps.map((c) => f(c, 0)).join(' '),
+          x.crossReps.map((c) => f(c, 0)).join(' '),
         ]),
       ),
     );
@@ -316,10 +366,14 @@ export function evaluateTargets(res: RunResults): Target[] {
       : `${(ic?.wanted ?? 100_000) / 1000}k idle conn memory ×bare`;
   const cross = get('K=2 cross-node', 'switchboard×2+redis');
   const crossCpu = ratio(cross?.cpuUsPerMsg, get('K=2 fixed', 'switchboard')?.cpuUsPerMsg);
-  const idle = res.idle ?? [];
-  const idleLo = idle[0];
-  const idleHi = idle.length > 1 ? idle[idle.length - 1] : undefined;
+  const loHi = (idle: IdleResult[] = []) =>
+    [idle[0], idle.length > 1 ? idle[idle.length - 1] : undefined] as const;
+  const [idleLo, idleHi] = loHi(res.idle);
   const idleCmds = ratio(idleHi?.redisCmdsPerSec, idleLo?.redisCmdsPerSec);
+  const cluster = get('K=2 cross-node', 'switchboard×2+cluster×3');
+  const clusterCpu = ratio(cluster?.cpuUsPerMsg, get('K=2 fixed', 'switchboard')?.cpuUsPerMsg);
+  const [clIdleLo, clIdleHi] = loHi(res.clusterIdle);
+  const clIdleCmds = ratio(clIdleHi?.redisCmdsPerSec, clIdleLo?.redisCmdsPerSec);
   const sum = (xs: number[] | undefined) => xs?.reduce((a, b) => a + b, 0);
   // Node CPU at the high room count minus the low one, in % of a core: "does not grow" is
   // read as growing by less than 1 % of a core for 100× the rooms.
@@ -401,6 +455,36 @@ export function evaluateTargets(res: RunResults): Target[] {
       value: idleCpuGrowth,
       limit: '< 1',
       met: check(idleCpuGrowth, (v) => v < 1),
+    },
+    ...(res.crossVariants ?? []).map((x) => ({
+      name: `cross CPU ×single, ${x.rooms}×${x.k} burst ${x.burst}`,
+      value: x.ratio,
+      limit: '<= 2',
+      met: check(x.ratio, (v) => v <= 2),
+    })),
+    {
+      name: 'cluster CPU/msg ×single-node',
+      value: clusterCpu,
+      limit: '<= 2',
+      met: check(clusterCpu, (v) => v <= 2),
+    },
+    {
+      name: 'cluster p99 ms',
+      value: cluster?.p99Ms,
+      limit: '<= 5',
+      met: check(cluster?.p99Ms, (v) => v <= 5),
+    },
+    {
+      name: 'cluster loss %',
+      value: cluster ? cluster.loss * 100 : undefined,
+      limit: '= 0',
+      met: check(cluster?.loss, (v) => v === 0),
+    },
+    {
+      name: `cluster idle redis cmds/s ${clIdleHi?.rooms ?? '?'} vs ${clIdleLo?.rooms ?? '?'} rooms`,
+      value: clIdleCmds,
+      limit: '<= 1.1',
+      met: check(clIdleCmds, (v) => v <= 1.1),
     },
     {
       name: 'churn cpu/op ×bare (2 nodes vs 1)',

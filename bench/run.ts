@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,idle100k,cross,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,idle100k,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile]`
+ * (`cluster` is in the full run; `webhooks` runs only when named)
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
  * redis-server for the cross-node and churn scenarios), drives them from the load generator in
@@ -15,7 +16,8 @@ import { WebSocket } from 'ws';
 import { apiLoad, type ApiLoadResult } from './api-load.js';
 import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generator.js';
 import { Redis } from 'ioredis';
-import { commandStats, diffStats, idleRun } from './idle.js';
+import { crossVariants } from './cross-variants.js';
+import { commandStats, diffStats, idleRun, singleProbe } from './idle.js';
 import { IDLE_CONNS_TARGET_N, idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
@@ -26,12 +28,12 @@ import {
   ROOT,
   startBare,
   startRedis,
-  pinToServerCore,
   startSocketIo,
   startSwitchboard,
   type Proc,
 } from './servers.js';
 import { webhookScenario } from './webhooks.js';
+import { clusterScenario } from './cluster.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -94,12 +96,15 @@ const CROSS_K = numArg('k') ?? 2;
 const CROSS_SAT_START = 1000;
 /** --burst=N: the cross-node run (and its single-node comparison) sends N messages per write. */
 const CROSS_BURST = numArg('burst') ?? 1;
-/** --idle=100,10000: the idle scenario's room counts. */
+/** --idle=100,10000: the idle scenarios' room counts (single Redis and Cluster). */
 const IDLE_ROOMS = (
   args.find((a) => a.startsWith('--idle='))?.slice(7) ?? (quick ? '100,2000' : '100,10000')
 )
   .split(',')
-  .map(Number);
+  .map(Number)
+  .filter((n) => n > 0); // --idle=none: no idle runs
+/** Three lease ticks at the default NODE_LEASE_MS. */
+const IDLE_WINDOW_MS = quick ? 5000 : 10_000;
 const SAT_P99_MS = 50;
 /**
  * Saturation and half-load runs send each sender's offer and four candidates in one write, as a
@@ -329,6 +334,28 @@ async function redisWorks(redis: Proc): Promise<boolean> {
   }
 }
 
+let singleNodeMeasured = false;
+
+/**
+ * The cross-node targets (single Redis and Cluster) compare with single-node Switchboard under the
+ * same load: measure it in this run when the relay scenario does not (or used another K or
+ * burst), warm like every measured server; once per run.
+ */
+async function singleNodeForCross(gen: Generator): Promise<void> {
+  if (singleNodeMeasured || (enabled('relay') && CROSS_BURST === 1 && CROSS_K === 2)) return;
+  singleNodeMeasured = true;
+  await withServer(
+    () => startSwitchboard(),
+    async (p) => {
+      const cmd = (tag: string) =>
+        relayCmd([p.url], tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid], CROSS_BURST);
+      await gen.run<RelayResult>(cmd('warm'));
+      const r = await gen.run<RelayResult>(cmd('fixed2'));
+      results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
+    },
+  );
+}
+
 async function redisScenarios(gen: Generator): Promise<void> {
   const churnOf = (urls: string[], pids: number[]) =>
     gen.run<ChurnResult>({
@@ -349,19 +376,7 @@ async function redisScenarios(gen: Generator): Promise<void> {
         results.churn.push({ name: 'churn', server: 'bare', result: r });
       },
     );
-  if (enabled('cross') && (!enabled('relay') || CROSS_BURST > 1 || CROSS_K !== 2))
-    await withServer(
-      () => startSwitchboard(),
-      async (p) => {
-        // The cross-node target compares with single-node Switchboard: measure it in this run
-        // too, warm like every measured server.
-        const cmd = (tag: string) =>
-          relayCmd([p.url], tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, [p.pid], CROSS_BURST);
-        await gen.run<RelayResult>(cmd('warm'));
-        const r = await gen.run<RelayResult>(cmd('fixed2'));
-        results.relay.push({ name: 'K=2 fixed', server: 'switchboard', result: r });
-      },
-    );
+  if (enabled('cross')) await singleNodeForCross(gen);
   let redis: Proc;
   try {
     redis = await startRedis();
@@ -422,6 +437,22 @@ async function redisScenarios(gen: Generator): Promise<void> {
           reps,
         });
       }
+      if (enabled('variants'))
+        await withServer(
+          () => startSwitchboard(),
+          async (one) => {
+            results.crossVariants = await crossVariants({
+              run: (cmd) => gen.run<RelayResult>(cmd),
+              single: { url: one.url, pids: [one.pid] },
+              cross: { urls: [a.url, b.url], pids },
+              cmd: (urls, tag, k, rooms, p, burst) =>
+                relayCmd(urls, tag, k, rooms, FIXED_RATE, MODE.fixedMs, p, burst),
+              reps: MODE.reps,
+              log,
+              median: medianOf,
+            });
+          },
+        );
       if (enabled('churn')) {
         const s0 = await commandStats(admin);
         const r = await churnOf([a.url, b.url], pids);
@@ -451,13 +482,14 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       if (enabled('idle'))
         for (const rooms of IDLE_ROOMS) {
+          const probe = singleProbe(redis.port, redis.pid);
           const r = await idleRun(
             [a.url, b.url],
-            redis.port,
-            { nodes: [a.pid, b.pid], redis: redis.pid },
+            probe,
+            [a.pid, b.pid],
             rooms,
-            quick ? 5000 : 10_000, // three lease ticks at the default NODE_LEASE_MS
-          );
+            IDLE_WINDOW_MS,
+          ).finally(() => probe.close());
           log(
             `idle ${rooms} rooms: ${r.redisCmdsPerSec.toFixed(1)} redis cmds/s, node cpu ${r.nodeCpuPct.map((c) => c.toFixed(2)).join(' + ')} %`,
           );
@@ -537,62 +569,6 @@ async function untilApi(port: number, path: string): Promise<void> {
     if (res?.status === 200) return;
     if (Date.now() > deadline) throw new Error(`api scenario: ${path} never answered 200`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
- * --only=cluster: the cross-node run on a real 3-master Redis Cluster (started with the tests'
- * helper; sharded pub/sub), the masters pinned to the servers' core like redis-server is.
- */
-async function clusterScenario(gen: Generator): Promise<void> {
-  const { RedisClusterNodes } = await import('../test/helpers/redis.js');
-  let cluster: Awaited<ReturnType<typeof RedisClusterNodes.start>>;
-  try {
-    cluster = await RedisClusterNodes.start();
-  } catch (err) {
-    results.skipped.push(`cluster: ${(err as Error).message}`);
-    return;
-  }
-  try {
-    const masterPids = cluster.servers.map(
-      (s) => (s as unknown as { proc: { pid: number } }).proc.pid,
-    );
-    for (const pid of masterPids) pinToServerCore(pid);
-    const clusterNodes = cluster.seeds.join(',');
-    const a = await startSwitchboard({ clusterNodes, name: 'cluster-a' });
-    const b = await startSwitchboard({ clusterNodes, name: 'cluster-b' });
-    try {
-      const pids = [a.pid, b.pid, ...masterPids];
-      const cmd = (tag: string) =>
-        relayCmd(
-          [a.url, b.url],
-          tag,
-          CROSS_K,
-          K2_ROOMS,
-          FIXED_RATE,
-          MODE.fixedMs,
-          pids,
-          CROSS_BURST,
-        );
-      await gen.run<RelayResult>(cmd('cl-warm'));
-      const reps: RelayResult[] = [];
-      for (let i = 0; i < MODE.headlineReps; i++) {
-        const r = await gen.run<RelayResult>(cmd(`cl${i}`));
-        logRelay('K=2 cross-node', 'switchboard×2+cluster×3', r);
-        reps.push(r);
-      }
-      results.relay.push({
-        name: 'K=2 cross-node',
-        server: 'switchboard×2+cluster×3',
-        result: medianOf(reps),
-        reps,
-      });
-    } finally {
-      await a.stop();
-      await b.stop();
-    }
-  } finally {
-    await cluster.stop();
   }
 }
 
@@ -689,11 +665,16 @@ async function profileRun(gen: Generator): Promise<void> {
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
     const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
     const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
-    const cmd = relayCmd([a.url, b.url], 'prof', 2, K2_ROOMS, FIXED_RATE, MODE.fixedMs * 2, [
-      a.pid,
-      b.pid,
-      redis.pid,
-    ]);
+    const cmd = relayCmd(
+      [a.url, b.url],
+      'prof',
+      CROSS_K,
+      K2_ROOMS,
+      FIXED_RATE,
+      MODE.fixedMs * 2,
+      [a.pid, b.pid, redis.pid],
+      CROSS_BURST,
+    );
     logRelay('profile cross-node K=2', 'switchboard×2+redis', await gen.run<RelayResult>(cmd));
     for (const p of [a, b, redis]) await p.stop();
     log(`cross-node profiles in ${dir}`);
@@ -729,9 +710,25 @@ async function main(): Promise<void> {
           log,
         });
       });
-    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api'].some(enabled))
+    if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api', 'variants'].some(enabled))
       await redisScenarios(gen);
-    if (only?.includes('cluster')) await clusterScenario(gen);
+    if (enabled('cluster'))
+      await scenario('cluster', async () => {
+        await singleNodeForCross(gen);
+        await clusterScenario({
+          gen,
+          relayCmd: (urls, tag, pids) =>
+            relayCmd(urls, tag, CROSS_K, K2_ROOMS, FIXED_RATE, MODE.fixedMs, pids, CROSS_BURST),
+          label: `cross-node K=${CROSS_K} ${K2_ROOMS} rooms burst ${CROSS_BURST}`,
+          reps: MODE.headlineReps,
+          idleRooms: IDLE_ROOMS,
+          idleWindowMs: IDLE_WINDOW_MS,
+          log,
+          logRelay,
+          medianOf,
+          results,
+        });
+      });
     if (only?.includes('webhooks'))
       await webhookScenario({
         gen,

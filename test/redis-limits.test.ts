@@ -101,12 +101,18 @@ test('per-room message limit holds across nodes; a node overshoots by exactly wh
   await sendAll(a, s1, 15, 'a');
   assert.equal(await drops(a, 'room'), 0);
   await eventually(async () => (await counter(key)) === 15, 'a synced 15');
+  const createdTtl = await admin.pttl(`{rl:${WINDOW}}:${key}`);
   // From here a hears nothing from the cluster: it knows 15.
   const reconnectA = cutOffSync(a);
   try {
     // b has not synced this room yet: its first message passes, then it learns the total.
     await sendAll(b, s2, 1, 'b1');
     await eventually(async () => (await counter(key)) === 16, 'b synced 1');
+    // The counter got its expiry from the sync that created it, and kept it through b's sync
+    // (counter.lua sets it only on creation): COUNTER_EXPIRY_MS, 30 s, at most.
+    const ttl = await admin.pttl(`{rl:${WINDOW}}:${key}`);
+    assert.ok(createdTtl > 0 && createdTtl <= 30_000, `counter TTL ${createdTtl} ms`);
+    assert.ok(ttl > 0 && ttl <= createdTtl, `TTL ${createdTtl} ms, then ${ttl} ms: not renewed`);
     const forwardedBefore = await forwarded(b);
     await sendAll(b, s2, 10, 'b2');
     // b knows 16 of 20: exactly 4 more pass, 6 are dropped.

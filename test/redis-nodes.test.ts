@@ -216,7 +216,7 @@ test('directed messages reach only their target across nodes; unknown peers are 
   assert.deepEqual(await y.next(), { type: 'answer', sdp: 'after', from: x.id });
 });
 
-test('N messages cost at most N publishes (batched per room and turn) and no other Redis command', async (t) => {
+test('N messages cost at most N publishes (batched per room and turn), each reply skipped but about one a second, and no other Redis command', async (t) => {
   // A Redis and two nodes of their own (the shared ones sync idle limit keys in the
   // background), with timers that stay quiet for the whole test: the limit sync every 10 s
   // (its maximum) and the lease tick every NODE_LEASE_MS / 3 = 200 s. Their first ticks come
@@ -257,15 +257,25 @@ test('N messages cost at most N publishes (batched per room and turn) and no oth
     const windowEnd = Date.now();
     const delta = (cmd: string) => (after.get(cmd) ?? 0) - (before.get(cmd) ?? 0);
     const others = [...after.keys()]
-      .filter((cmd) => cmd !== 'publish' && cmd !== 'info' && delta(cmd) !== 0)
+      .filter(
+        (cmd) => cmd !== 'publish' && cmd !== 'client|reply' && cmd !== 'info' && delta(cmd) !== 0,
+      )
       .map((cmd) => `${cmd} ${delta(cmd)}`);
-    t.diagnostic(`${n} messages: ${delta('publish')} publishes, others: [${others.join(', ')}]`);
+    const skips = delta('client|reply');
+    t.diagnostic(
+      `${n} messages: ${delta('publish')} publishes, ${skips} of them without a reply, others: [${others.join(', ')}]`,
+    );
     assert.ok(
       windowEnd - startedAt < 10_000,
       `setup and messages took ${windowEnd - startedAt} ms: a 10 s limit sync may have run`,
     );
     // One PUBLISH per room and event-loop turn: at least one, never more than one per message.
     assert.ok(delta('publish') >= 1 && delta('publish') <= n, `publishes: ${delta('publish')}`);
+    // Each publish but the reported ones (one per second at most, reply-skip.ts) is preceded
+    // by CLIENT REPLY SKIP: no reply per message for the node to read.
+    const reported = delta('publish') - skips;
+    const seconds = Math.ceil((windowEnd - startedAt) / 1000);
+    assert.ok(reported >= 0 && reported <= seconds + 1, `reported publishes: ${reported}`);
     assert.deepEqual(others, []);
   } finally {
     await Promise.all([qa?.kill(), qb?.kill()]);

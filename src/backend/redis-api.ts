@@ -132,7 +132,7 @@ export class RedisApi {
         data: command.message,
         originServerId: serverId,
       });
-      await op('api-publish', () => conn.publish([[keys.room(roomId), envelope]])[0]!);
+      await op('api-publish', () => conn.publish([[keys.room(roomId), envelope]], true)[0]!);
       return true;
     }
     const records = await op('api-members', () => conn.commands.hvals(keys.members(roomId)));
@@ -152,7 +152,7 @@ export class RedisApi {
     const channel = keys.nodeChannel(node);
     const receivers = await op(
       'api-publish',
-      () => conn.publish([[channel, JSON.stringify(message)]])[0]!,
+      () => conn.publish([[channel, JSON.stringify(message)]], true)[0]!,
     );
     // Nobody listens on a dead node's channel: its members stay until they are reaped.
     if (receivers === 0) this.host.onUnreachable(node, message.roomId);

@@ -4,7 +4,8 @@
  * - `commands`: scripts, counters, publishes. Without an offline queue: while Redis is away a
  *   command fails at once, so the circuit breaker sees it and nothing piles up in memory to be
  *   replayed late. Publishes issued in one event-loop turn go out in one write (see
- *   `coalescePerTurn`); ioredis' own auto-pipelining is off, for the reason given there.
+ *   `coalescePerTurn`; on a Cluster one write per master, `cluster-turn.ts`); ioredis' own
+ *   auto-pipelining is off, for the reason given there.
  * - subscriptions: a dedicated subscriber connection (SUBSCRIBE) for a single Redis; the
  *   cluster's sharded subscribers (SSUBSCRIBE, one connection per master) for a Cluster. Both
  *   resubscribe by themselves after a reconnect.
@@ -12,6 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
+import { clusterTurn } from './cluster-turn.js';
+import { ReplySkippingPublisher } from './reply-skip.js';
 
 /** A command that does not answer within this is a failure (a hung Redis opens the breaker). */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -91,14 +94,18 @@ export interface RedisConnection {
   readonly counters: CounterScript;
   /**
    * Join the current event-loop turn's write before issuing a plain command on `commands`
-   * (scripts and publishes do it themselves). A no-op on a Cluster.
+   * (scripts and publishes do it themselves); on a Cluster, one write per master.
    */
   joinTurn(): void;
   connect(): Promise<void>;
   subscribe(channels: string[]): Promise<unknown>;
   unsubscribe(channels: string[]): Promise<unknown>;
-  /** The publishes of one flush, in order, in one write where the connection allows it. */
-  publish(batch: [channel: string, message: string][]): Promise<unknown>[];
+  /**
+   * The publishes of one flush, in order, in one write where the connection allows it. The
+   * promises are those of the publishes sent with their reply: on a single Redis most are not
+   * (reply-skip.ts); `checked` (the circuit is not closed) asks for every reply.
+   */
+  publish(batch: [channel: string, message: string][], checked: boolean): Promise<unknown>[];
   onMessage(listener: (channel: string, message: string) => void): void;
   /**
    * A command connection became ready again after it had been ready before (single Redis: the
@@ -202,6 +209,7 @@ function onReadyAgain(client: Redis, listener: () => void): void {
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
+  const publisher = new ReplySkippingPublisher(commands);
   // The subscriber keeps its offline queue: SUBSCRIBE/UNSUBSCRIBE issued while disconnected are
   // applied, in order, after the automatic resubscription on reconnect.
   // maxRetriesPerRequest null: a queued SUBSCRIBE waits for the reconnect however long it takes.
@@ -221,14 +229,8 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     },
     subscribe: (channels) => sub.subscribe(...channels),
     unsubscribe: (channels) => sub.unsubscribe(...channels),
-    publish: (batch) => {
-      // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
-      const stream = commands.status === 'ready' ? commands.stream : undefined;
-      stream?.cork();
-      const replies = batch.map(([channel, message]) => commands.publish(channel, message));
-      stream?.uncork();
-      return replies;
-    },
+    // Corked around the batch (nested in a turn's cork, if any): the batch is one writev.
+    publish: (batch, checked) => publisher.publish(batch, checked),
     onMessage(listener) {
       sub.on('message', listener);
     },
@@ -274,16 +276,28 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     clusterNodeRetryStrategy: retryStrategy,
     redisOptions: { ...redisOptions, ...auth },
   });
+  const turn = clusterTurn(cluster);
   return {
     cluster: true,
     commands: cluster,
-    scripts: defineScripts(cluster),
-    counters: defineCounter(cluster),
-    joinTurn: () => undefined,
-    connect: () => cluster.connect(),
+    scripts: coalescedScripts(defineScripts(cluster), turn.join),
+    counters: defineCounter(cluster, turn.join),
+    joinTurn: turn.join,
+    async connect() {
+      await cluster.connect();
+      // ioredis creates the masters' connections lazily; a command for a master still
+      // connecting is rejected (no offline queue) and retried by the Cluster 100 ms later, after
+      // the commands issued since: a node's first publishes to a shard arrived out of order
+      // (test/redis-cluster-writes.test.ts). So every master is connected before the first
+      // command. Best effort: a master that does not answer is the circuit breaker's business.
+      await Promise.allSettled(
+        cluster.nodes('master').map((n) => (n.status === 'wait' ? n.connect() : undefined)),
+      );
+    },
     subscribe: (channels) => cluster.ssubscribe(...channels),
     unsubscribe: (channels) => cluster.sunsubscribe(...channels),
-    publish: (batch) => batch.map(([channel, message]) => cluster.spublish(channel, message)),
+    publish: (batch) =>
+      turn.corked(() => batch.map(([channel, message]) => cluster.spublish(channel, message))),
     onMessage(listener) {
       cluster.on('smessage', listener);
     },

@@ -418,6 +418,7 @@ export class RedisBackend implements Backend {
     this.lastSegment = new Map();
     const replies = this.conn.publish(
       segments.map((s) => [s.channel, EnvelopeCodec.join(s.parts)]),
+      this.breaker.state !== 'closed',
     );
     for (const reply of replies) reply.then(this.published, this.publishFailed);
   };

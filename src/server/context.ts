@@ -12,7 +12,7 @@ import type { Authenticator } from './auth.js';
 import type { CloseGrace } from './close-grace.js';
 import type { Faults } from './faults.js';
 import type { IceServers } from './ice-servers.js';
-import type { Peer } from './peer.js';
+import type { PeerRegistry } from './heartbeat-wheel.js';
 import { WindowCounter } from './rate-limit.js';
 import type { Resumption } from './resume.js';
 import type { RoomHub } from './room-hub.js';
@@ -38,8 +38,8 @@ export interface ServerContext {
   readonly now: () => number;
   /** The lifecycle state; changed only by the server's setState(). */
   readonly state: () => ServerState;
-  /** Every connection, pending or admitted. */
-  readonly peers: Set<Peer>;
+  /** Every connection, pending or admitted, in the heartbeat wheel's slots. */
+  readonly peers: PeerRegistry;
   /**
    * Open sockets per client IP key (ip-key.ts; pending and admitted, not refused), for
    * MAX_CONNECTIONS_PER_IP.

@@ -27,12 +27,12 @@ import { createWindowLimits, type ServerContext, type ServerState } from './cont
 import { CloseGrace } from './close-grace.js';
 import { Departures } from './departures.js';
 import { Faults } from './faults.js';
+import { PeerRegistry, heartbeatSlots } from './heartbeat-wheel.js';
 import type { RouteHost } from './http-routes.js';
 import { createIceServersRoute } from './ice-route.js';
 import { IceServers } from './ice-servers.js';
 import { Listener } from './listener.js';
 import { MessagePath } from './message-path.js';
-import type { Peer } from './peer.js';
 import { RELAY_GRACE_MS, Resumption } from './resume.js';
 import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
@@ -97,7 +97,7 @@ export class SwitchboardServer {
       auth: opts.auth,
       now: opts.now ?? Date.now,
       state: () => this.state,
-      peers: new Set<Peer>(),
+      peers: new PeerRegistry(heartbeatSlots(config.heartbeatIntervalMs)),
       connectionsPerIp: new Map(),
       limits: createWindowLimits(config, this.backend.syncCounters !== undefined),
       faults: new Faults(opts.logger),

@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { Close } from '../close-codes.js';
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
+import type { Peer } from './peer.js';
 import { sweepIntervalMs } from './resume.js';
 
 export class ServerTimers {
@@ -21,7 +22,12 @@ export class ServerTimers {
 
   start(): void {
     const { config, auth, backend } = this.ctx;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), config.heartbeatIntervalMs);
+    // One tick per slot of the wheel (heartbeat-wheel.ts): each connection every interval.
+    const peers = this.ctx.peers;
+    this.heartbeatTimer = setInterval(
+      () => this.heartbeat(peers.nextTick()),
+      config.heartbeatIntervalMs / peers.slotCount,
+    );
     this.heartbeatTimer.unref();
     if (auth) {
       this.expiryTimer = setInterval(() => this.expireTokens(), 1000);
@@ -52,8 +58,8 @@ export class ServerTimers {
   }
 
   /** SPEC.md §3: terminate connections that did not answer the previous ping. */
-  private heartbeat(): void {
-    for (const peer of this.ctx.peers) {
+  private heartbeat(due: Peer[]): void {
+    for (const peer of due) {
       if (!peer.alive) {
         this.departures.lost(peer, 'heartbeat');
         peer.ws.terminate();

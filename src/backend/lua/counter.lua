@@ -8,9 +8,15 @@
 -- ARGV[i + 1]  this node's hits of KEYS[i] since its last sync
 --
 -- Returns the totals, in KEYS order.
+--
+-- A counter gets its expiry once, by the call that creates it (its total is then this node's
+-- delta, which is at least 1): every later call only adds. The window's keys are created and
+-- given their TTL in one atomic call, so none is left without one.
 local totals = {}
 for i, key in ipairs(KEYS) do
-  totals[i] = redis.call('INCRBY', key, ARGV[i + 1])
-  redis.call('PEXPIRE', key, ARGV[1])
+  local delta = tonumber(ARGV[i + 1])
+  local total = redis.call('INCRBY', key, delta)
+  if total == delta then redis.call('PEXPIRE', key, ARGV[1]) end
+  totals[i] = total
 end
 return totals

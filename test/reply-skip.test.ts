@@ -1,0 +1,149 @@
+/**
+ * Publishes without replies (src/backend/reply-skip.ts) against a real redis-server: delivered
+ * like any PUBLISH, no reply comes back to misalign ioredis' queue, and where Redis refuses
+ * CLIENT REPLY or PUBLISH, every publish reports its outcome as before.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { ReplySkippingPublisher, skipPublishCommand } from '../src/backend/reply-skip.js';
+import { RedisServer } from './helpers/redis.js';
+
+let redis: RedisServer;
+before(
+  async () => {
+    redis = await RedisServer.start();
+  },
+  { timeout: 30_000 },
+);
+after(() => redis?.stop(), { timeout: 30_000 });
+
+/** A command connection as the node makes it (no offline queue), ready. */
+async function commands(url: string): Promise<Redis> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+  });
+  await c.connect();
+  return c;
+}
+
+async function subscriber(channel: string): Promise<{ got: string[]; sub: Redis }> {
+  const sub = new Redis(redis.url);
+  const got: string[] = [];
+  sub.on('message', (_ch: string, m: string) => got.push(m));
+  await sub.subscribe(channel);
+  return { got, sub };
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test('RESP of CLIENT REPLY SKIP + PUBLISH counts bytes, not characters', () => {
+  assert.equal(
+    skipPublishCommand('c', 'é'),
+    '*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2\r\né\r\n',
+  );
+});
+
+test('after the probe, publishes but one a second go without a reply; all arrive, in order; the queue stays aligned', async () => {
+  const { got, sub } = await subscriber('skip-1');
+  const c = await commands(redis.url);
+  let t = 0;
+  const pub = new ReplySkippingPublisher(c, () => t);
+  try {
+    await until(() => pub.skipping, 'the probe');
+    const admin = redis.client();
+    const batch: [string, string][] = [];
+    for (let i = 0; i < 50; i++) batch.push(['skip-1', `m${i} ünïcode`]);
+    const replies = pub.publish(batch, false);
+    assert.equal(replies.length, 1, 'only the first publish on a connection reports back');
+    assert.equal(await replies[0], 1);
+    t += 500; // within the same second: none reports
+    assert.equal(pub.publish([['skip-1', 'm50']], false).length, 0);
+    t += 600; // a second after the reported one: this one reports
+    assert.equal(pub.publish([['skip-1', 'm51']], false).length, 1);
+    assert.equal(pub.publish([['skip-1', 'm52']], true).length, 1, 'checked: reports');
+    // The queue is aligned: an ordinary command right after gets its own reply.
+    assert.equal(await c.echo('after'), 'after');
+    await until(() => got.length === 53, 'every message');
+    assert.deepEqual(got.slice(0, 3), ['m0 ünïcode', 'm1 ünïcode', 'm2 ünïcode']);
+    assert.deepEqual(got.slice(50), ['m50', 'm51', 'm52']);
+    const stats = await admin.info('commandstats');
+    const skips = Number(/cmdstat_client\|reply:calls=(\d+)/.exec(stats)?.[1]);
+    assert.equal(skips, 1 + 50, 'the probe, then one SKIP per publish without a reply');
+    admin.disconnect();
+  } finally {
+    c.disconnect();
+    sub.disconnect();
+  }
+});
+
+test('a user refused CLIENT: the probe fails, every publish reports back and is delivered', async () => {
+  const admin = redis.client();
+  await admin.call('ACL', 'SETUSER', 'noclient', 'on', '>pw', '~*', '&*', '+@all', '-client');
+  const url = new URL(redis.url);
+  url.username = 'noclient';
+  url.password = 'pw';
+  const { got, sub } = await subscriber('skip-2');
+  const c = await commands(url.toString());
+  const pub = new ReplySkippingPublisher(c);
+  try {
+    // The probe's answer (NOPERM) comes before this echo's: it has been refused by then.
+    assert.equal(await c.echo('probed'), 'probed');
+    assert.equal(pub.skipping, false);
+    const replies = pub.publish(
+      [
+        ['skip-2', 'a'],
+        ['skip-2', 'b'],
+      ],
+      false,
+    );
+    assert.deepEqual(await Promise.all(replies), [1, 1]);
+    await until(() => got.length === 2, 'both messages');
+  } finally {
+    c.disconnect();
+    sub.disconnect();
+    admin.disconnect();
+  }
+});
+
+test('Redis refuses PUBLISH: the first publish reports the refusal and skipping stops until a reconnect', async () => {
+  const admin = redis.client();
+  await admin.call('ACL', 'SETUSER', 'nopub2', 'on', '>pw', '~*', '&*', '+@all', '-publish');
+  const url = new URL(redis.url);
+  url.username = 'nopub2';
+  url.password = 'pw';
+  const c = await commands(url.toString());
+  const pub = new ReplySkippingPublisher(c);
+  try {
+    await until(() => pub.skipping, 'the probe');
+    const [first, ...rest] = pub.publish(
+      [
+        ['skip-3', 'a'],
+        ['skip-3', 'b'],
+      ],
+      false,
+    );
+    assert.equal(rest.length, 0);
+    await assert.rejects(first!, /NOPERM/);
+    assert.equal(pub.skipping, false);
+    const again = pub.publish([['skip-3', 'c']], false);
+    assert.equal(again.length, 1, 'refusals are reported again, one per publish');
+    await assert.rejects(again[0]!, /NOPERM/);
+    // A reconnect probes again.
+    c.disconnect(true);
+    await once(c, 'ready');
+    await until(() => pub.skipping, 'the probe after the reconnect');
+  } finally {
+    c.disconnect();
+    admin.disconnect();
+  }
+});
