@@ -32,6 +32,8 @@ export class Peer {
   resumeToken: string | undefined;
   /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
+  /** Its slot in the heartbeat wheel while the server holds it (heartbeat-wheel.ts). */
+  heartbeatSlot: number | undefined = undefined;
   /** Its message rate limit, made at its first message (message-path.ts). */
   bucket: TokenBucket | undefined = undefined;
 
