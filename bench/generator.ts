@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { PHASE_MEASURED, PHASE_WARMUP, mixed, readStamp } from './payloads.js';
+import { idleConns, type IdleConnsCmd } from './idle-conns.js';
 import { cpuMs, cpuTimes, rssKb } from './proc.js';
 import { Samples } from './stats.js';
 
@@ -55,7 +56,7 @@ export interface ChurnCmd {
   pids: number[];
 }
 
-export type Command = RelayCmd | StormCmd | ChurnCmd;
+export type Command = RelayCmd | StormCmd | ChurnCmd | IdleConnsCmd;
 
 export interface RelayResult {
   rate: number;
@@ -385,7 +386,14 @@ async function churn(cmd: ChurnCmd): Promise<ChurnResult> {
 }
 
 process.on('message', (cmd: Command) => {
-  const run = cmd.kind === 'relay' ? relay(cmd) : cmd.kind === 'storm' ? storm(cmd) : churn(cmd);
+  const run: Promise<unknown> =
+    cmd.kind === 'relay'
+      ? relay(cmd)
+      : cmd.kind === 'storm'
+        ? storm(cmd)
+        : cmd.kind === 'idleconns'
+          ? idleConns(cmd)
+          : churn(cmd);
   run.then(
     (result) => process.send!({ ok: true, result }),
     (err: unknown) =>

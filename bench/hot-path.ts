@@ -44,8 +44,8 @@ const stubSocket = {
 function room(id: string, k: number): Peer[] {
   const peers: Peer[] = [];
   for (let i = 0; i < k; i++) {
-    const bucket = new TokenBucket(1e12, 10_000, Date.now());
-    const p = new Peer(`client:${id}-${i}`, id, stubSocket, '127.0.0.1', 1, bucket, departures);
+    const p = new Peer(`client:${id}-${i}`, id, stubSocket, '127.0.0.1', 1, departures);
+    p.bucket = new TokenBucket(1e12, 10_000, Date.now());
     p.state = 'open';
     server.hub.add(p);
     peers.push(p);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile[=cross|=churn]]`
+ * `npm run bench [-- --quick] [-- --only=relay,saturation,storm,idle100k,cross,variants,churn,idle,crosssat,sio,cluster,api,webhooks] [-- --profile[=cross|=churn]]`
  * (`cluster` is in the full run; `webhooks` runs only when named)
  *
  * Starts every server itself on 127.0.0.1 (Switchboard from dist/, the bare `ws` relay, and a
@@ -18,6 +18,7 @@ import type { ChurnResult, RelayCmd, RelayResult, StormResult } from './generato
 import { Redis } from 'ioredis';
 import { crossVariants } from './cross-variants.js';
 import { commandStats, diffStats, idleRun, singleProbe } from './idle.js';
+import { IDLE_CONNS_TARGET_N, idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
@@ -53,6 +54,8 @@ const MODE = quick
       satStepMs: 1200,
       satBisect: 2,
       stormN: 2000,
+      idleConnsN: 10_000,
+      idleConnsReps: 1 as number | undefined,
       churnMs: 2500,
       settleMs: 500,
     }
@@ -67,6 +70,10 @@ const MODE = quick
       satStepMs: 2500,
       satBisect: 4,
       stormN: 10_000,
+      idleConnsN: IDLE_CONNS_TARGET_N,
+      // One repetition per server at 100,000 (about a minute each); three, alternated, when the
+      // open-files limit leaves fewer connections (RSS per connection moves ±10 % run to run).
+      idleConnsReps: undefined as number | undefined,
       churnMs: 6000,
       settleMs: 1500,
     };
@@ -76,7 +83,10 @@ const numArg = (name: string) => {
 };
 /** --rate=N and --reps=N override the fixed load and repetitions (for A/B runs of one change). */
 const FIXED_RATE = numArg('rate') ?? 2000;
-if (numArg('reps') !== undefined) MODE.reps = MODE.headlineReps = numArg('reps')!;
+if (numArg('reps') !== undefined)
+  MODE.reps = MODE.headlineReps = MODE.idleConnsReps = numArg('reps')!;
+/** --idleconns=N: the idle-connections scenario's N (default 100,000; quick 10,000). */
+if (numArg('idleconns') !== undefined) MODE.idleConnsN = numArg('idleconns')!;
 /** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */
 const K2_ROOMS = numArg('rooms') ?? 50;
 const K10_ROOMS = 10;
@@ -719,6 +729,16 @@ async function main(): Promise<void> {
     if (profile) return await profileRun(gen);
     if (enabled('relay')) await relayScenarios(gen);
     if (enabled('storm')) await stormScenario(gen);
+    if (enabled('idle100k'))
+      await scenario('idle100k', async () => {
+        results.idleConns = await idle100kScenario({
+          gen,
+          wanted: MODE.idleConnsN,
+          reps: MODE.idleConnsReps,
+          settleMs: Math.max(MODE.settleMs, 3000),
+          log,
+        });
+      });
     if (['cross', 'churn', 'idle', 'crosssat', 'sio', 'api', 'variants'].some(enabled))
       await redisScenarios(gen);
     if (enabled('cluster'))

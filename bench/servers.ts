@@ -4,6 +4,7 @@
  * taskset when it exists, and every one is stopped at exit, whatever happens.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -27,8 +28,38 @@ export const GENERATOR_CORE = '1';
 // core 0 showed up in `perf sched timehist` as a stall of a server's main thread.
 if (HAS_TASKSET) spawnSync('taskset', ['-a', '-p', '-c', GENERATOR_CORE, String(process.pid)]);
 
-function pinned(core: string, cmd: string, args: string[]): [string, string[]] {
-  return HAS_TASKSET ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
+/** `prefix` (e.g. a prlimit wrapper) runs inside taskset; both exec, so the pid is the process's. */
+function pinned(
+  core: string,
+  cmd: string,
+  args: string[],
+  prefix: string[] = [],
+): [string, string[]] {
+  const full = [...prefix, cmd, ...args];
+  return HAS_TASKSET ? ['taskset', ['-c', core, ...full]] : [full[0]!, full.slice(1)];
+}
+
+/** This process's open-files limit (children inherit it; Node raises its soft limit to the hard). */
+export function openFilesLimit(): { soft: number; hard: number } {
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const n = (s: string | undefined) =>
+    s === undefined || s === 'unlimited' ? Infinity : Number(s);
+  return { soft: n(m?.[1]), hard: n(m?.[2]) };
+}
+
+/**
+ * How to start a process allowed `n` open files: no prefix when the inherited hard limit
+ * already allows it, `prlimit --nofile=n:n --` when this process may raise it (root with
+ * CAP_SYS_RESOURCE, up to fs.nr_open), or why it cannot.
+ */
+export function openFilesPrefix(n: number): { prefix: string[] } | { error: string } {
+  const { hard } = openFilesLimit();
+  if (hard >= n) return { prefix: [] };
+  const prefix = ['prlimit', `--nofile=${n}:${n}`, '--'];
+  const probe = spawnSync(prefix[0]!, [...prefix.slice(1), 'true'], { encoding: 'utf8' });
+  if (probe.status === 0) return { prefix };
+  const why = (probe.error?.message ?? probe.stderr).trim().split('\n').pop();
+  return { error: `open-files hard limit ${hard} < ${n}, and prlimit cannot raise it (${why})` };
 }
 
 export function freePort(): Promise<number> {
@@ -82,8 +113,9 @@ async function startProc(
   port: number,
   env: NodeJS.ProcessEnv,
   core = SERVER_CORE,
+  prefix: string[] = [],
 ): Promise<Proc> {
-  const [c, a] = pinned(core, cmd, args);
+  const [c, a] = pinned(core, cmd, args, prefix);
   const child = spawn(c, a, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.add(child);
   let spawnError: Error | undefined;
@@ -135,6 +167,8 @@ export async function startSwitchboard(
     env?: Record<string, string>;
     /** A checkout whose dist/ to run (bench/churn-ab.ts compares two); this one by default. */
     root?: string;
+    /** Command prefix, e.g. openFilesPrefix()'s prlimit wrapper. */
+    prefix?: string[];
   } = {},
 ): Promise<Proc> {
   const port = await freePort();
@@ -149,14 +183,15 @@ export async function startSwitchboard(
   if (opts.clusterNodes) env.REDIS_CLUSTER_NODES = opts.clusterNodes;
   Object.assign(env, opts.env);
   const args = [...(opts.nodeArgs ?? []), path.join(opts.root ?? ROOT, 'dist/src/cli.js')];
-  return startProc(opts.name ?? 'switchboard', process.execPath, args, port, env);
+  const name = opts.name ?? 'switchboard';
+  return startProc(name, process.execPath, args, port, env, SERVER_CORE, opts.prefix);
 }
 
-export async function startBare(nodeArgs: string[] = []): Promise<Proc> {
+export async function startBare(nodeArgs: string[] = [], prefix: string[] = []): Promise<Proc> {
   const port = await freePort();
   const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
   const args = [...nodeArgs, path.join(BUILD_DIR, 'bare-relay.mjs')];
-  return startProc('bare', process.execPath, args, port, env);
+  return startProc('bare', process.execPath, args, port, env, SERVER_CORE, prefix);
 }
 
 /** Move a running process (all its threads) onto the servers' core. */
@@ -183,10 +218,14 @@ export class Generator {
   private readonly child: ChildProcess;
   readonly pid: number;
 
-  constructor() {
-    const [c, a] = pinned(GENERATOR_CORE, process.execPath, [
-      path.join(BUILD_DIR, 'generator.mjs'),
-    ]);
+  /** `prefix`: a command prefix such as openFilesPrefix()'s prlimit wrapper. */
+  constructor(prefix: string[] = []) {
+    const [c, a] = pinned(
+      GENERATOR_CORE,
+      process.execPath,
+      [path.join(BUILD_DIR, 'generator.mjs')],
+      prefix,
+    );
     this.child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(this.child);
     this.pid = this.child.pid!;

@@ -14,7 +14,6 @@ import { ConfigError } from '../src/errors.js';
 import { createMetrics } from '../src/metrics.js';
 import { IceServers } from '../src/server/ice-servers.js';
 import { Peer, type PeerHost } from '../src/server/peer.js';
-import { TokenBucket } from '../src/server/rate-limit.js';
 import { isIceUrl, turnCredential, turnUser } from '../src/server/turn-credentials.js';
 import { runCli } from './helpers/process.js';
 
@@ -153,15 +152,7 @@ const host: PeerHost = {
 
 function fakePeer(i: number): { peer: Peer; ws: FakeSocket } {
   const ws = new FakeSocket();
-  const peer = new Peer(
-    `client:${i}`,
-    'room',
-    ws as unknown as WebSocket,
-    '127.0.0.1',
-    2,
-    new TokenBucket(100, 10_000, 0),
-    host,
-  );
+  const peer = new Peer(`client:${i}`, 'room', ws as unknown as WebSocket, '127.0.0.1', 2, host);
   peer.state = 'open';
   return { peer, ws };
 }

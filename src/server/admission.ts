@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import type { WebSocket } from 'ws';
 import { Close, type CloseEntry } from '../close-codes.js';
 import type { DetachedMember } from '../backend/backend.js';
 import { errorMessage } from '../errors.js';
@@ -17,11 +16,12 @@ import type { Departures } from './departures.js';
 import type { MessagePath } from './message-path.js';
 import { originAllowed } from './origin.js';
 import { Peer } from './peer.js';
-import { TokenBucket } from './rate-limit.js';
 import type { Resumed } from './resume.js';
 import { RoomResume } from './resume-state.js';
 import { ipLimitKey } from './ip-key.js';
 import { SUBPROTOCOL_TOKEN_PREFIX } from './jwt-auth.js';
+import type { SignalingSocket } from './signaling-socket.js';
+import type { RawData, WebSocket } from 'ws';
 import { queryOf } from './request-target.js';
 
 export class Admission {
@@ -30,11 +30,30 @@ export class Admission {
   /** Admissions between the upgrade and open/refuse (shutdown waits for them). */
   private readonly inFlight = new Set<Promise<void>>();
 
+  /**
+   * The socket's event handlers, one function each per server with the socket as `this` (its
+   * peer in `ws.peer`): closures per socket would hold four functions and their context for
+   * the connection's whole life.
+   */
+  private readonly onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+  private readonly onClose: (this: WebSocket, code: number) => void;
+  private readonly onError: (this: WebSocket, err: Error) => void;
+
   constructor(
     private readonly ctx: ServerContext,
     private readonly messages: MessagePath,
     private readonly departures: Departures,
-  ) {}
+  ) {
+    this.onMessage = function (data, isBinary) {
+      messages.onFrame(peerOf(this), data as Buffer, isBinary);
+    };
+    this.onClose = function (code) {
+      departures.onClose(peerOf(this), code);
+    };
+    this.onError = function (err) {
+      ctx.logger.debug({ peerId: peerOf(this).id, err: err.message }, 'socket error');
+    };
+  }
 
   /**
    * ws's handleProtocols: the subprotocol to select, or false for none. SUBPROTOCOL, when
@@ -52,7 +71,7 @@ export class Admission {
   }
 
   /** ws's upgrade callback; its error boundary: a throw costs this socket only. */
-  admit(ws: WebSocket, req: http.IncomingMessage): void {
+  admit(ws: SignalingSocket, req: http.IncomingMessage): void {
     try {
       this.admitSync(ws, req);
     } catch (err) {
@@ -62,7 +81,7 @@ export class Admission {
   }
 
   /** Steps 1–6, synchronous; then steps 7–9 in admitAsync. */
-  private admitSync(ws: WebSocket, req: http.IncomingMessage): void {
+  private admitSync(ws: SignalingSocket, req: http.IncomingMessage): void {
     const { ctx } = this;
     const c = ctx.config;
     const ip = clientIp(req, c.trustProxy);
@@ -77,7 +96,6 @@ export class Admission {
       ws,
       ip,
       version,
-      new TokenBucket(c.rateLimitMessagesPer10s, 10_000, now),
       this.departures,
       ipKey,
     );
@@ -91,16 +109,15 @@ export class Admission {
       peer.resumeToken = resumeToken;
     ctx.peers.add(peer);
     ctx.connectionsPerIp.set(ipKey, (ctx.connectionsPerIp.get(ipKey) ?? 0) + 1);
-    ws.on('message', (data, isBinary) => this.messages.onFrame(peer, data as Buffer, isBinary));
-    ws.on('pong', () => (peer.alive = true));
-    ws.on('error', (err) =>
-      ctx.logger.debug({ peerId: peer.id, err: err.message }, 'socket error'),
-    );
-    ws.on('close', (code) => this.departures.onClose(peer, code));
+    ws.peer = peer;
+    ws.on('message', this.onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', this.onError);
+    ws.on('close', this.onClose);
 
     if (ctx.state() !== 'ready') return this.refuse(peer, Close.goingAway, 'draining');
     if (ctx.backend.circuitOpen) return this.refuse(peer, Close.serviceUnavailable, 'circuit-open');
-    if (!ctx.limits.conn.hit(`conn:${ipKey}`, now))
+    if (!ctx.limits.conn.hit(ipKey, now))
       return this.refuse(peer, Close.rateLimited, 'rate-limited');
     if (ctx.peers.size > c.maxConnections)
       return this.refuse(peer, Close.tooManyConnections, 'max-connections');
@@ -317,4 +334,13 @@ export class Admission {
     this.departures.release(peer);
     peer.close(entry);
   }
+}
+
+/** The peer admit() put on a socket before adding the handlers that read it. */
+function peerOf(ws: WebSocket): Peer {
+  return (ws as SignalingSocket).peer!;
+}
+
+function onPong(this: WebSocket): void {
+  peerOf(this).alive = true;
 }

@@ -58,10 +58,20 @@ export interface ServerContext {
   readonly ice: IceServers;
 }
 
-export function createWindowLimits(config: Config): WindowLimits {
+/**
+ * `synced`: whether the backend shares counts (syncCounters); without it no counter keeps the
+ * hits it would have reported. The prefixes are the keys' names in the cluster.
+ */
+export function createWindowLimits(config: Config, synced: boolean): WindowLimits {
   return {
-    conn: new WindowCounter(config.rateLimitConnPer10s),
-    ipMessages: new WindowCounter(config.rateLimitIpMsgsPer10s),
-    roomMessages: new WindowCounter(config.rateLimitRoomMsgsPer10s),
+    conn: new WindowCounter(config.rateLimitConnPer10s, 10_000, { prefix: 'conn:', synced }),
+    ipMessages: new WindowCounter(config.rateLimitIpMsgsPer10s, 10_000, {
+      prefix: 'msg-ip:',
+      synced,
+    }),
+    roomMessages: new WindowCounter(config.rateLimitRoomMsgsPer10s, 10_000, {
+      prefix: 'msg-room:',
+      synced,
+    }),
   };
 }

@@ -23,7 +23,6 @@ export function heartbeatSlots(intervalMs: number): number {
 /** A Set of every connection, pending or admitted, that also keeps them in wheel slots. */
 export class PeerRegistry extends Set<Peer> {
   private readonly slots: Set<Peer>[];
-  private readonly slotOf = new WeakMap<Peer, number>();
   private nextSlot = 0;
   private cursor = 0;
 
@@ -36,15 +35,16 @@ export class PeerRegistry extends Set<Peer> {
     if (!this.has(peer)) {
       const slot = this.nextSlot;
       this.nextSlot = (slot + 1) % this.slotCount;
-      this.slotOf.set(peer, slot);
+      // On the peer, not in a WeakMap: an ephemeron entry per connection costs more memory.
+      peer.heartbeatSlot = slot;
       this.slots[slot]!.add(peer);
     }
     return super.add(peer);
   }
 
   override delete(peer: Peer): boolean {
-    const slot = this.slotOf.get(peer);
-    if (slot !== undefined) this.slots[slot]!.delete(peer);
+    const slot = peer.heartbeatSlot;
+    if (slot !== undefined && this.slots[slot]!.delete(peer)) peer.heartbeatSlot = undefined;
     return super.delete(peer);
   }
 

@@ -63,7 +63,7 @@ export function createIceServersRoute(ctx: ServerContext) {
     if (ctx.state() !== 'ready')
       return fail(res, 503, 'unavailable', Close.serviceUnavailable.reason, h);
     const ip = clientIp(req, c.trustProxy);
-    if (!ctx.limits.conn.hit(`conn:${ip}`, ctx.now()))
+    if (!ctx.limits.conn.hit(ip, ctx.now()))
       return fail(res, 429, 'rate_limited', Close.rateLimited.reason, {
         ...h,
         'retry-after': '10',

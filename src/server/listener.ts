@@ -21,6 +21,12 @@ export class Listener {
   readonly healthServer: http.Server | undefined;
   /** Sockets accepted but whose request head has not arrived yet (the slowloris cap). */
   readonly handshaking = new Set<Socket>();
+  /**
+   * A handshaking socket's 'close' handler: one function per server, the socket as `this`,
+   * removed once the head arrives. A closure per socket (and `once`'s wrapper around it)
+   * stayed with every upgraded connection for its whole life.
+   */
+  private readonly onHandshakeClose: (this: Socket) => void;
 
   constructor(
     private readonly config: Config,
@@ -29,6 +35,10 @@ export class Listener {
     routes: RouteHost,
     onUpgrade: UpgradeHandler,
   ) {
+    const handshaking = this.handshaking;
+    this.onHandshakeClose = function () {
+      handshaking.delete(this);
+    };
     const serverOptions: http.ServerOptions = {
       // Slowloris: the whole upgrade request must arrive within the handshake timeout. Node
       // enforces these only every connectionsCheckingInterval (30 s by default), so check
@@ -52,7 +62,7 @@ export class Listener {
     this.httpServer.on('connection', (socket: Socket) => this.onConnection(socket));
     this.httpServer.on('request', (req: http.IncomingMessage) => this.handshakeDone(req.socket));
     this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on('error', () => socket.destroy());
+      socket.on('error', destroySelf);
       this.handshakeDone(socket);
       try {
         onUpgrade(req, socket, head);
@@ -143,14 +153,21 @@ export class Listener {
       return;
     }
     this.handshaking.add(socket);
-    socket.once('close', () => this.handshaking.delete(socket));
+    socket.on('close', this.onHandshakeClose);
   }
 
   /** The request head arrived on this socket (a TLS socket wraps the one counted). */
   private handshakeDone(socket: Duplex): void {
-    if (!this.handshaking.delete(socket as Socket))
-      this.handshaking.delete((socket as { _parent?: Socket })._parent as Socket);
+    const counted = this.handshaking.has(socket as Socket)
+      ? (socket as Socket)
+      : (socket as { _parent?: Socket })._parent;
+    if (counted && this.handshaking.delete(counted)) counted.off('close', this.onHandshakeClose);
   }
+}
+
+/** An upgraded socket's error handler (one function, not a closure per socket). */
+function destroySelf(this: Duplex): void {
+  this.destroy();
 }
 
 /** The status line for a request Node's parser refused (it is written before any upgrade). */

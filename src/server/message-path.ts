@@ -12,6 +12,7 @@ import { SCHEMA_ERROR_REPLY, UNKNOWN_PEER_REPLY, parseMessage } from '../protoco
 import type { ServerContext } from './context.js';
 import type { Departures } from './departures.js';
 import type { Peer } from './peer.js';
+import { TokenBucket } from './rate-limit.js';
 import type { Resumption } from './resume.js';
 
 const SCHEMA_ERROR_BUF = Buffer.from(SCHEMA_ERROR_REPLY);
@@ -84,10 +85,11 @@ export class MessagePath {
     const { config, metrics, limits, hub, backend } = this.ctx;
     if (data.length > config.messageMaxBytes) return; // SPEC §2: dropped silently
     const now = this.ctx.now();
-    if (!peer.bucket.take(now)) return metrics.rateLimitDrops.inc({ limit: 'client' });
-    if (!limits.ipMessages.hit(peer.ipLimitKey, now))
-      return metrics.rateLimitDrops.inc({ limit: 'ip' });
-    if (!limits.roomMessages.hit(peer.roomLimitKey, now))
+    // The bucket is made at the first message: one made at admission would be just as full.
+    const bucket = (peer.bucket ??= new TokenBucket(config.rateLimitMessagesPer10s, 10_000, now));
+    if (!bucket.take(now)) return metrics.rateLimitDrops.inc({ limit: 'client' });
+    if (!limits.ipMessages.hit(peer.ipKey, now)) return metrics.rateLimitDrops.inc({ limit: 'ip' });
+    if (!limits.roomMessages.hit(peer.roomId, now))
       return metrics.rateLimitDrops.inc({ limit: 'room' });
 
     const parsed = parseMessage(data.toString('utf8'), peer.version === 2);

@@ -32,12 +32,10 @@ export class Peer {
   resumeToken: string | undefined;
   /** The token's `sub`, if auth is on and the token has one (TURN user, server API listing). */
   subject: string | undefined;
-  /**
-   * Per-IP and per-room rate-limit keys, built once: a key concatenated per message is a new
-   * string that must be flattened and hashed on every Map lookup of the hot path.
-   */
-  readonly ipLimitKey: string;
-  readonly roomLimitKey: string;
+  /** Its slot in the heartbeat wheel while the server holds it (heartbeat-wheel.ts). */
+  heartbeatSlot: number | undefined = undefined;
+  /** Its message rate limit, made at its first message (message-path.ts). */
+  bucket: TokenBucket | undefined = undefined;
 
   constructor(
     /** Replaced by the resumed peer's id when a resume succeeds (SPEC.md §13). */
@@ -46,14 +44,13 @@ export class Peer {
     readonly ws: WebSocket,
     readonly ip: string,
     readonly version: 1 | 2,
-    readonly bucket: TokenBucket,
     private readonly host: PeerHost,
-    /** What per-IP limits count this peer under (ip-key.ts: an IPv6 address by its prefix). */
+    /**
+     * What per-IP limits count this peer under (ip-key.ts: an IPv6 address by its prefix); the
+     * per-IP and per-room counters are keyed by it and by roomId as they are (rate-limit.ts).
+     */
     readonly ipKey: string = ip,
-  ) {
-    this.ipLimitKey = `msg-ip:${ipKey}`;
-    this.roomLimitKey = `msg-room:${roomId}`;
-  }
+  ) {}
 
   /** Send a text frame unless the receiver is too far behind (then it is closed instead). */
   send(buf: Buffer): void {

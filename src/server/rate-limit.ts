@@ -43,17 +43,31 @@ export class WindowCounter {
   /**
    * Per key, its counts: one Map lookup per hit, where the current, previous and unsynced
    * counts in three maps took three lookups and two stores (Map lookups and stores were 3.5 %
-   * of Switchboard's user-space samples under perf at 17,000 msg/s, issue 11). A key with nothing to carry is dropped when the
-   * window rolls, so the map holds the keys of two windows at most, as the three maps did.
+   * of Switchboard's user-space samples under perf at 17,000 msg/s, issue 11). A key with
+   * nothing to carry is dropped when the window rolls, so the map holds the keys of two
+   * windows at most, as the three maps did.
    */
   private slots = new Map<string, Slot>();
   /** Slots with hits not yet reported to the cluster, in the order of their first such hit. */
   private dirty: Slot[] = [];
+  /** Whether anything syncs these counts (the redis backend); if not, nothing is kept for it. */
+  private readonly synced: boolean;
+  /**
+   * The cluster's name of a key is `prefix + key` (e.g. `msg-ip:` + the IP key): the prefix is
+   * added to the keys a sync sends and taken off the totals it returns, so the keys counted per
+   * hit are strings every caller already holds (an IP key, a room id), never one built per
+   * connection and held with it.
+   */
+  private readonly prefix: string;
 
   constructor(
     readonly limit: number,
     readonly windowMs = 10_000,
-  ) {}
+    opts: { prefix?: string; synced?: boolean } = {},
+  ) {
+    this.prefix = opts.prefix ?? '';
+    this.synced = opts.synced ?? true;
+  }
 
   private roll(now: number): void {
     const start = now - (now % this.windowMs);
@@ -87,16 +101,16 @@ export class WindowCounter {
     const overlap = prev === 0 ? 0 : prev * (1 - (now - this.windowStart) / this.windowMs);
     if (slot.count + overlap >= this.limit) return false;
     slot.count++;
-    if (slot.unsynced++ === 0) this.dirty.push(slot);
+    if (this.synced && slot.unsynced++ === 0) this.dirty.push(slot);
     return true;
   }
 
-  /** Take the counts not yet reported, for the cluster sync. */
+  /** Take the counts not yet reported (keyed by cluster name), for the cluster sync. */
   drain(now: number): { windowStart: number; deltas: Map<string, number> } {
     this.roll(now);
     const deltas = new Map<string, number>();
     for (const slot of this.dirty) {
-      deltas.set(slot.key, slot.unsynced);
+      deltas.set(this.prefix + slot.key, slot.unsynced);
       slot.unsynced = 0;
     }
     this.dirty = [];
@@ -112,8 +126,8 @@ export class WindowCounter {
   applyTotals(windowStart: number, totals: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
     // The totals include what was drained; hits since then are still unsynced.
-    for (const [key, total] of totals) {
-      const slot = this.slot(key);
+    for (const [name, total] of totals) {
+      const slot = this.slot(this.keyOf(name));
       slot.count = total + slot.unsynced;
     }
   }
@@ -121,11 +135,16 @@ export class WindowCounter {
   /** Put back deltas whose sync failed, so they are reported next time. */
   restore(windowStart: number, deltas: Map<string, number>): void {
     if (windowStart !== this.windowStart) return;
-    for (const [key, n] of deltas) {
-      const slot = this.slot(key);
+    for (const [name, n] of deltas) {
+      const slot = this.slot(this.keyOf(name));
       if (slot.unsynced === 0) this.dirty.push(slot);
       slot.unsynced += n;
     }
+  }
+
+  /** A key as counted here, from its cluster name. */
+  private keyOf(name: string): string {
+    return this.prefix === '' ? name : name.slice(this.prefix.length);
   }
 
   /** Keys tracked (bounded by the active IPs/rooms of two windows). */

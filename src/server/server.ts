@@ -36,6 +36,7 @@ import { MessagePath } from './message-path.js';
 import { RELAY_GRACE_MS, Resumption } from './resume.js';
 import { RoomControl } from './room-control.js';
 import { RoomHub } from './room-hub.js';
+import { SignalingSocket } from './signaling-socket.js';
 import { ServerTimers } from './timers.js';
 import { Webhooks } from '../webhooks/webhooks.js';
 
@@ -56,19 +57,6 @@ export interface ServerOptions {
   extraRoute?: RouteHost['extraRoute'];
   /** Webhook events (SPEC.md §15); none when absent. */
   webhooks?: Webhooks | undefined;
-}
-
-/**
- * ws closes an oversized frame with 1009 and no reason; SPEC.md §2 wants "Message too big".
- * ws lets a server supply its own WebSocket subclass, so the reason is added here rather than
- * by patching instances.
- */
-class SignalingSocket extends WebSocket {
-  override close(code?: number, data?: string | Buffer): void {
-    if (code === Close.messageTooBig.code && (data === undefined || data.length === 0))
-      data = Close.messageTooBig.reason;
-    super.close(code, data);
-  }
 }
 
 export class SwitchboardServer {
@@ -111,7 +99,7 @@ export class SwitchboardServer {
       state: () => this.state,
       peers: new PeerRegistry(heartbeatSlots(config.heartbeatIntervalMs)),
       connectionsPerIp: new Map(),
-      limits: createWindowLimits(config),
+      limits: createWindowLimits(config, this.backend.syncCounters !== undefined),
       faults: new Faults(opts.logger),
       closeGrace: new CloseGrace(),
       get resume() {
@@ -150,7 +138,9 @@ export class SwitchboardServer {
       this.ctx.faults,
       routes,
       (req, socket, head) =>
-        this.wss.handleUpgrade(req, socket, head, (ws) => admission.admit(ws, req)),
+        this.wss.handleUpgrade(req, socket, head, (ws) =>
+          admission.admit(ws as SignalingSocket, req),
+        ),
     );
   }
 
