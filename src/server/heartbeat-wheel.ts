@@ -1,9 +1,8 @@
 /**
  * The connections of a server, spread over the slots of a heartbeat wheel (SPEC.md §3).
  *
- * One sweep pinging every connection at once is one burst of a write per socket: with 1,000
- * connections that stalled every other socket of the node for milliseconds once per
- * HEARTBEAT_INTERVAL_MS, which showed as the cross-node p99 (docs/performance.md). Each
+ * One sweep pinging every connection at once is one burst of a write per socket: 1,000 writes
+ * (100,000 on a big node) in one tick, during which no other socket of the node is served. Each
  * connection is given a slot when it is added, round robin; the server's one heartbeat timer
  * ticks SLOTS times per interval and serves one slot per tick. So every connection is still
  * pinged once per HEARTBEAT_INTERVAL_MS, exactly that far apart, and terminated at the ping
