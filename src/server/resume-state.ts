@@ -128,3 +128,36 @@ export function envelopeId(e: Envelope): string | undefined {
 export function concerns(e: Envelope, peerId: string): boolean {
   return e.event === undefined && e.senderId !== peerId && (e.to === undefined || e.to === peerId);
 }
+
+/**
+ * Leaves this node delivered to its own peers only, for detached peers of other nodes whose
+ * session the backend lost (a Redis restart without its data): the owner's own announcement
+ * may still arrive afterwards and must not be delivered a second time. Bounded in count and age.
+ */
+export class LocalLeaves {
+  private readonly at = new Map<string, number>();
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly maxAgeMs = 60_000,
+  ) {}
+
+  add(roomId: string, peerId: string, now: number): void {
+    if (this.at.size >= this.maxEntries) {
+      for (const [k, t] of this.at) {
+        if (this.at.size >= this.maxEntries || now - t > this.maxAgeMs) this.at.delete(k);
+        else break;
+      }
+    }
+    this.at.set(roomId + '\n' + peerId, now);
+  }
+
+  /** Whether a leave of peerId was already delivered here; forgets it either way. */
+  take(roomId: string, peerId: string, now: number): boolean {
+    const k = roomId + '\n' + peerId;
+    const t = this.at.get(k);
+    if (t === undefined) return false;
+    this.at.delete(k);
+    return now - t <= this.maxAgeMs;
+  }
+}

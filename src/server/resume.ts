@@ -28,6 +28,7 @@ import { replayFrames } from './resume-replay.js';
 import type { LocalRoom, ResumeHooks } from './room-hub.js';
 import {
   type DetachedPeer,
+  LocalLeaves,
   REPLAY_FILTER_MS,
   type ResumeAttempt,
   RoomResume,
@@ -68,6 +69,7 @@ export class Resumption implements ResumeHooks {
   private readonly byToken = new Map<string, Peer>();
   /** Resumes waiting for another node to detach a half-open peer: room + '\n' + peer id. */
   private readonly takeoverWaiters = new Map<string, () => void>();
+  private readonly localLeaves = new LocalLeaves();
   /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
   private seq = 0;
 
@@ -214,7 +216,7 @@ export class Resumption implements ResumeHooks {
     backend.publish(roomId, envelope);
   }
 
-  /** From another node, for a room with resume state (or a detach event). */
+  /** From another node, for a room with resume state (or a detach, takeover or leave event). */
   onEnvelope(room: LocalRoom, envelope: Envelope): boolean {
     switch (envelope.event) {
       case 'detach': {
@@ -244,6 +246,8 @@ export class Resumption implements ResumeHooks {
         return true;
       case 'leave':
         if (room.resume) this.drop(room, room.resume.detached.get(envelope.senderId));
+        // Already told to this node's peers (a lost session, see the sweep): not twice.
+        if (this.localLeaves.take(room.id, envelope.senderId, this.ctx.now())) return true;
         return false; // delivered as usual (and captured by deliverLeave)
       case 'join':
         return false;
@@ -510,13 +514,17 @@ export class Resumption implements ResumeHooks {
         // Ended by another node (its leave is on the way) or lost by the backend (nothing is:
         // a Redis restart without its data). Wait one more sweep for the leave; then announce it
         // here, to the local peers and the other nodes' (theirs would never hear it otherwise).
+        // Only the owner announces to everyone; another node waits two sweeps more for that
+        // leave and, if none comes (the owner is gone too), tells its own peers only.
         const now = this.ctx.now();
+        const wait = sweepIntervalMs(config.resumeWindowMs) * (d.local ? 1 : 3);
         if (d.goneSince === undefined) d.goneSince = now;
-        else if (
-          now - d.goneSince >= sweepIntervalMs(config.resumeWindowMs) &&
-          this.drop(room, d)
-        ) {
-          this.announceLeave(room.id, d.peerId, 'resume-expired');
+        else if (now - d.goneSince >= wait && this.drop(room, d)) {
+          if (d.local) this.announceLeave(room.id, d.peerId, 'resume-expired');
+          else {
+            this.localLeaves.add(room.id, d.peerId, now);
+            this.ctx.hub.deliverLeave(room, d.peerId);
+          }
           this.ctx.hub.release(room);
         }
         return;

@@ -174,7 +174,10 @@ export class RoomHub {
     const room = this.rooms.get(roomId);
     if (!room) return;
     if (
-      (room.resume !== undefined || envelope.event === 'detach' || envelope.event === 'takeover') &&
+      (room.resume !== undefined ||
+        envelope.event === 'detach' ||
+        envelope.event === 'takeover' ||
+        envelope.event === 'leave') &&
       this.resumeHooks?.onEnvelope(room, envelope)
     )
       return;
