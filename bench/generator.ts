@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { PHASE_MEASURED, PHASE_WARMUP, mixed, readStamp } from './payloads.js';
-import { idleConns, type IdleConnsCmd } from './idle-conns.js';
+import { admit, idleConns, type IdleConnsCmd } from './idle-conns.js';
 import { cpuMs, cpuTimes, rssKb } from './proc.js';
 import { Samples } from './stats.js';
 
@@ -140,29 +140,6 @@ function open(url: string, onMessage?: (data: Buffer) => void): Promise<WebSocke
     if (onMessage) ws.on('message', onMessage);
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
-  });
-}
-
-/** Open a v2 connection and resolve once the server's welcome arrives (admission complete). */
-function admit(url: string, timeoutMs = 15_000): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error('admission timed out'));
-    }, timeoutMs);
-    ws.once('message', () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    ws.once('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`closed ${code} before welcome`));
-    });
   });
 }
 

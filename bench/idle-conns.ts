@@ -59,7 +59,8 @@ export function sourceAddress(i: number): string {
   return `127.${a}.${b}.${c}`;
 }
 
-function admit(url: string, localAddress: string, timeoutMs = 15_000): Promise<WebSocket> {
+/** Open a v2 connection and resolve once the server's welcome arrives (admission complete). */
+export function admit(url: string, timeoutMs = 15_000, localAddress?: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
     const timer = setTimeout(() => {
@@ -115,7 +116,9 @@ async function openMany(
       }
       const s = performance.now();
       try {
-        sockets.push(await admit(`${cmd.url}/?v=2&roomId=${room(i)}`, sourceAddress(first + i)));
+        sockets.push(
+          await admit(`${cmd.url}/?v=2&roomId=${room(i)}`, 15_000, sourceAddress(first + i)),
+        );
       } catch (err) {
         failure = new Error(`connection ${i}: ${(err as Error).message}`);
         return;
