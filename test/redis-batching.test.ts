@@ -91,6 +91,24 @@ test('the envelopes of one turn go out as one PUBLISH of a JSON array, in order,
   assert.deepEqual(inbox.a, []);
 });
 
+test("the sender's own text of the data travels as is, and decodes to the same message", async () => {
+  seen.length = 0;
+  inbox.b.length = 0;
+  const offer = { type: 'offer', sdp: 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"quoted" é' };
+  // As a browser writes it, with JSON whitespace the re-serialized form would not have.
+  const text = `{ "type": "offer", "sdp": ${JSON.stringify(offer.sdp)} }`;
+  const envelope: Envelope = {
+    senderId: 'x',
+    data: offer as Envelope['data'],
+    originServerId: a.serverId,
+  };
+  a.publish(ROOM, envelope, text);
+  await until(() => inbox.b.length === 1 && seen.length === 1);
+  assert.ok(seen[0]!.endsWith(`,"data":${text}}`), 'the text is the payload, byte for byte');
+  assert.deepEqual(inbox.b[0]!.data, offer);
+  assert.deepEqual(JSON.parse(seen[0]!), { ...envelope });
+});
+
 test('a lone envelope of a room goes out as a plain object, beside another room', async () => {
   seen.length = 0;
   inbox.b.length = 0;

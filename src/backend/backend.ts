@@ -302,7 +302,11 @@ export interface Backend {
    * this node. The redis backend sends the envelopes of one event-loop turn together (one
    * PUBLISH per room and channel) when the turn's I/O is done.
    */
-  publish(roomId: string, envelope: Envelope): void;
+  /**
+   * `dataJson`: the sender's own text of `envelope.data` when it is exactly that message (the
+   * hot path's pristine frame), so the envelope is encoded without serializing the data again.
+   */
+  publish(roomId: string, envelope: Envelope, dataJson?: string): void;
 
   /**
    * Cluster-wide counters for the per-IP and per-room message limits (SPEC.md §6): add this

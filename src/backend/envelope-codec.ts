@@ -14,8 +14,11 @@ export class EnvelopeCodec {
     this.ownPrefix = `{"originServerId":${JSON.stringify(serverId)},`;
   }
 
-  /** One envelope of this node (`originServerId` is this node's, whatever the object says). */
-  encode(e: Envelope): string {
+  /**
+   * One envelope of this node (`originServerId` is this node's, whatever the object says).
+   * `dataJson`, when given, is `e.data` as JSON already (the sender's own text): written as is.
+   */
+  encode(e: Envelope, dataJson?: string): string {
     let s = this.ownPrefix + '"senderId":' + JSON.stringify(e.senderId);
     if (e.event !== undefined) s += ',"event":"' + e.event + '"';
     if (e.to !== undefined) s += ',"to":' + JSON.stringify(e.to);
@@ -24,7 +27,7 @@ export class EnvelopeCodec {
     if (e.kept !== undefined) s += ',"kept":' + JSON.stringify(e.kept);
     if (e.deadline !== undefined) s += ',"deadline":' + e.deadline;
     if (e.hash !== undefined) s += ',"hash":' + JSON.stringify(e.hash);
-    return s + ',"data":' + JSON.stringify(e.data) + '}';
+    return s + ',"data":' + (dataJson ?? JSON.stringify(e.data)) + '}';
   }
 
   /** The payload of one PUBLISH: the object itself, or the array of several. */

@@ -400,7 +400,7 @@ export class RedisBackend implements Backend {
    * room; it starts a new segment, so per-sender order holds across the two channels. While
    * the circuit is open nothing is sent: forwarding is local-only.
    */
-  publish(roomId: string, envelope: Envelope): void {
+  publish(roomId: string, envelope: Envelope, dataJson?: string): void {
     if (this.closed || !this.breaker.tryAcquire()) {
       this.metrics.redisPublishFailures.inc();
       return;
@@ -412,7 +412,7 @@ export class RedisBackend implements Backend {
       if (owner) channel = this.keys.direct(roomId, owner);
     }
     channel ??= this.keys.room(roomId);
-    const part = this.codec.encode(envelope);
+    const part = this.codec.encode(envelope, dataJson);
     const last = this.lastSegment.get(roomId);
     if (last !== undefined && last.channel === channel) {
       last.parts.push(part);

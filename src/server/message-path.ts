@@ -92,7 +92,8 @@ export class MessagePath {
     if (!limits.roomMessages.hit(peer.roomId, now))
       return metrics.rateLimitDrops.inc({ limit: 'room' });
 
-    const parsed = parseMessage(data.toString('utf8'), peer.version === 2);
+    const text = data.toString('utf8');
+    const parsed = parseMessage(text, peer.version === 2);
     if (parsed.kind === 'not-json') return;
     if (parsed.kind === 'schema-error') {
       metrics.schemaRejects.inc();
@@ -130,7 +131,9 @@ export class MessagePath {
       if (to !== undefined) envelope.to = to;
       // Detached receivers (SPEC.md §13): kept before the publish, on the same connection.
       if (room.resume !== undefined) this.resume.keep(room, envelope);
-      backend.publish(peer.roomId, envelope);
+      // A pristine frame's text is the message as JSON: the envelope carries it as is (an
+      // offer is then not unescaped and serialized again for the other nodes).
+      backend.publish(peer.roomId, envelope, raw !== undefined ? text : undefined);
     }
   }
 
