@@ -38,6 +38,20 @@ async function subscriber(channel: string): Promise<{ got: string[]; sub: Redis 
   return { got, sub };
 }
 
+/** A Redis URL for a user allowed every command but `command`. */
+async function urlOfUserWithout(user: string, command: string): Promise<string> {
+  const admin = redis.client();
+  try {
+    await admin.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', `-${command}`);
+  } finally {
+    admin.disconnect();
+  }
+  const url = new URL(redis.url);
+  url.username = user;
+  url.password = 'pw';
+  return url.toString();
+}
+
 async function until(cond: () => boolean, what: string): Promise<void> {
   const end = Date.now() + 5000;
   while (!cond()) {
@@ -87,13 +101,8 @@ test('after the probe, publishes but one a second go without a reply; all arrive
 });
 
 test('a user refused CLIENT: the probe fails, every publish reports back and is delivered', async () => {
-  const admin = redis.client();
-  await admin.call('ACL', 'SETUSER', 'noclient', 'on', '>pw', '~*', '&*', '+@all', '-client');
-  const url = new URL(redis.url);
-  url.username = 'noclient';
-  url.password = 'pw';
   const { got, sub } = await subscriber('skip-2');
-  const c = await commands(url.toString());
+  const c = await commands(await urlOfUserWithout('noclient', 'client'));
   const pub = new ReplySkippingPublisher(c);
   try {
     // The probe's answer (NOPERM) comes before this echo's: it has been refused by then.
@@ -111,17 +120,11 @@ test('a user refused CLIENT: the probe fails, every publish reports back and is 
   } finally {
     c.disconnect();
     sub.disconnect();
-    admin.disconnect();
   }
 });
 
 test('Redis refuses PUBLISH: the first publish reports the refusal and skipping stops until a reconnect', async () => {
-  const admin = redis.client();
-  await admin.call('ACL', 'SETUSER', 'nopub2', 'on', '>pw', '~*', '&*', '+@all', '-publish');
-  const url = new URL(redis.url);
-  url.username = 'nopub2';
-  url.password = 'pw';
-  const c = await commands(url.toString());
+  const c = await commands(await urlOfUserWithout('nopub2', 'publish'));
   const pub = new ReplySkippingPublisher(c);
   try {
     await until(() => pub.skipping, 'the probe');
@@ -144,6 +147,5 @@ test('Redis refuses PUBLISH: the first publish reports the refusal and skipping 
     await until(() => pub.skipping, 'the probe after the reconnect');
   } finally {
     c.disconnect();
-    admin.disconnect();
   }
 });
