@@ -111,6 +111,13 @@ export interface RedisConnection {
    * data, so the node re-registers its members.
    */
   onReconnect(listener: () => void): void;
+  /**
+   * The subscriber connection is ready again after it had been, and its SUBSCRIBEs are active
+   * again: what was published meanwhile is lost. Single Redis only: a Cluster's sharded
+   * subscribers resubscribe inside ioredis without an event to hook, so there only a room's
+   * first SUBSCRIBE is reconciled (docs/architecture.md).
+   */
+  onResubscribed(listener: () => void): void;
   /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
   onError(listener: (err: Error) => void): void;
   /** Graceful: pending commands (the last publishes) are written before the connections close. */
@@ -247,6 +254,11 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
     onReconnect(listener) {
       onReadyAgain(commands, listener);
     },
+    onResubscribed(listener) {
+      // ioredis writes the resubscription before it emits 'ready' (on the next tick); a PING
+      // behind it is answered once every SUBSCRIBE is active.
+      onReadyAgain(sub, () => void sub.ping().then(listener, () => undefined));
+    },
     onError(listener) {
       commands.on('error', listener);
       sub.on('error', listener);
@@ -314,6 +326,9 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     onReconnect(listener) {
       // One connection per master, created lazily and on topology changes.
       cluster.on('+node', (redis: Redis) => onReadyAgain(redis, listener));
+    },
+    onResubscribed() {
+      // No event for it (see the interface); nothing to hook.
     },
     onError(listener) {
       cluster.on('error', listener);

@@ -1,9 +1,11 @@
 /**
- * Redis backend (SPEC.md §5–§9): room membership in Redis through Lua scripts, cross-node
- * delivery over pub/sub (batched per room and event-loop turn), node liveness per node
- * (redis-liveness.ts), the circuit breaker, and the distributed limit counters. Key and channel
- * layout: redis-keys.ts; connections (single Redis or Cluster with sharded pub/sub):
- * redis-connection.ts; the scripts: lua/*.lua; the channel payloads: envelope-codec.ts.
+ * Redis backend (SPEC.md §5–§9): room membership in Redis through Lua scripts, the circuit
+ * breaker, and the distributed limit counters, here; cross-node delivery over pub/sub (batched
+ * per room and event-loop turn, reconciled after outages) in redis-pubsub.ts; node liveness per
+ * node in redis-liveness.ts; resume sessions in redis-sessions.ts; the server API's reads in
+ * redis-api.ts. Key and channel layout: redis-keys.ts; connections (single Redis or Cluster
+ * with sharded pub/sub): redis-connection.ts; the scripts: lua/*.lua; the channel payloads:
+ * envelope-codec.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
@@ -14,7 +16,6 @@ import type {
   Backend,
   BackendHandler,
   ClaimResult,
-  DetachedMember,
   Envelope,
   ExpireResult,
   JoinResult,
@@ -34,18 +35,14 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisApi } from './redis-api.js';
 import { NodeLiveness } from './redis-liveness.js';
 import { RemoteMembers } from './remote-members.js';
+import { RoomChannels, joinEnvelope, leaveEnvelope } from './redis-pubsub.js';
+import { RedisSessions, detachedMembers } from './redis-sessions.js';
 
 /** Rate-limit counters outlive their 10 s window by the next one (it weighs the previous). */
 const COUNTER_EXPIRY_MS = 30_000;
 
 export interface RedisBackendOptions {
   now?: () => number;
-}
-
-/** The envelopes of one channel queued in this turn, in order (one PUBLISH at the flush). */
-interface Segment {
-  channel: string;
-  parts: string[];
 }
 
 export class RedisBackend implements Backend {
@@ -63,14 +60,12 @@ export class RedisBackend implements Backend {
   private readonly nodeChannel: string;
   private readonly now: () => number;
   private handler: BackendHandler | undefined;
-  /** channel → room, for the rooms this node subscribes (broadcast and direct channel). */
-  private readonly channels = new Map<string, string>();
   /** Members of this node's rooms on other nodes, known without a lookup. */
   private readonly remote: RemoteMembers;
-  /** This turn's publishes, in order; consecutive envelopes for one channel share a segment. */
-  private segments: Segment[] = [];
-  /** The last segment of each room in this turn. */
-  private lastSegment = new Map<string, Segment>();
+  /** Room channels: subscriptions, batched publishes, the receive path (redis-pubsub.ts). */
+  private readonly channels: RoomChannels;
+  /** Resume sessions (redis-sessions.ts). */
+  private readonly sessions: RedisSessions;
   /** When the command connection last became ready; reaping waits one lease after it. */
   private connectedSince: number | undefined;
   private everConnected = false;
@@ -110,6 +105,39 @@ export class RedisBackend implements Backend {
       this.now,
     );
     this.nodeChannel = this.keys.nodeChannel(this.serverId);
+    this.channels = new RoomChannels({
+      serverId: this.serverId,
+      conn: this.conn,
+      keys: this.keys,
+      codec: this.codec,
+      breaker: this.breaker,
+      remote: this.remote,
+      metrics,
+      logger,
+      nodeChannel: this.nodeChannel,
+      confirmAfterMs: config.nodeLeaseMs,
+      host: {
+        op: (name, fn) => this.op(name, fn),
+        deliver: (roomId, envelope) => this.deliver(roomId, envelope),
+        onNodeMessage: (message) => {
+          const received = this.api.decodeNodeCommand(message);
+          if (received) this.onCommand(received.roomId, received.command);
+        },
+      },
+    });
+    this.sessions = new RedisSessions({
+      serverId: this.serverId,
+      conn: this.conn,
+      keys: this.keys,
+      config,
+      breaker: this.breaker,
+      metrics,
+      liveness: this.liveness,
+      remote: this.remote,
+      op: (name, fn) => this.op(name, fn),
+      publishFailed: this.channels.publishFailed,
+      isClosed: () => this.closed,
+    });
     this.api = new RedisApi({
       serverId: this.serverId,
       conn: this.conn,
@@ -129,7 +157,8 @@ export class RedisBackend implements Backend {
 
   async start(handler: BackendHandler): Promise<void> {
     this.handler = handler;
-    this.conn.onMessage(this.onMessage);
+    this.conn.onMessage(this.channels.onMessage);
+    this.conn.onResubscribed(this.channels.resubscribed);
     this.conn.onError((err) => this.logger.debug({ err: err.message }, 'redis error'));
     this.conn.onReconnect(() => {
       this.logger.info('redis reconnected');
@@ -244,224 +273,53 @@ export class RedisBackend implements Backend {
     return this.remote.knows(roomId, peerId);
   }
 
-  // ---- resume (SPEC.md §13; scripts detach.lua, keep.lua, claim.lua, expire.lua) ----------
+  // ---- resume (SPEC.md §13; redis-sessions.ts) ------------------------------------------
 
-  async detach(
+  detach(
     roomId: string,
     peerId: string,
     tokenHash: string,
     windowMs: number,
     mailboxBytes: number,
   ): Promise<number> {
-    const k = this.keys;
-    // No longer this node's member to re-register (its record names no node from now on).
-    const unindex = this.liveness.leaving(roomId, peerId);
-    const script = this.op('detach', () =>
-      this.conn.scripts.sbDetach(
-        ...k.sessionKeys(roomId),
-        k.session(roomId, tokenHash),
-        k.mailbox(roomId, peerId),
-        peerId,
-        windowMs,
-        mailboxBytes,
-        tokenHash,
-        this.config.roomTtlSeconds,
-      ),
-    );
-    unindex?.().catch(() => undefined);
-    const deadline = await script;
-    if (deadline < 0) throw new Error('not a member');
-    return deadline;
+    return this.sessions.detach(roomId, peerId, tokenHash, windowMs, mailboxBytes);
   }
 
-  /** One script call for every detached receiver of the envelope; queued before the publish. */
   keep(
     roomId: string,
     peerIds: readonly string[],
     payload: string,
     onOverflow: (peerId: string) => void,
   ): void {
-    if (this.closed || !this.breaker.tryAcquire()) {
-      this.metrics.redisPublishFailures.inc();
-      return;
-    }
-    const k = this.keys;
-    const keys = [k.detached(roomId), k.windows(roomId)];
-    for (const id of peerIds) keys.push(k.mailbox(roomId, id));
-    this.conn.scripts.sbKeep(keys.length, ...keys, payload, ...peerIds).then((overflowed) => {
-      this.breaker.success();
-      for (const id of overflowed) onOverflow(id);
-    }, this.publishFailed);
+    this.sessions.keep(roomId, peerIds, payload, onOverflow);
   }
 
-  async claim(
+  claim(
     roomId: string,
     tokenHash: string,
     graceMs: number,
     namedPeer?: string,
   ): Promise<ClaimResult> {
-    const k = this.keys;
-    // Indexed like a join: if this node dies, the reaper finds the resumed member.
-    let record: string | undefined;
-    let claimedId: string | undefined;
-    const index = this.liveness.beforeJoin(roomId);
-    let reply: Awaited<ReturnType<typeof this.conn.scripts.sbClaim>>;
-    try {
-      const script = this.op('claim', () =>
-        this.conn.scripts.sbClaim(
-          ...k.sessionKeys(roomId),
-          k.session(roomId, tokenHash),
-          k.mailboxPrefix(roomId),
-          this.serverId,
-          tokenHash,
-          graceMs,
-          namedPeer ?? '',
-        ),
-      );
-      [reply] = await Promise.all([script, index]);
-      if (reply[0] === 1 && reply[1] !== undefined) {
-        claimedId = reply[1];
-        const flat = reply[3] ?? [];
-        for (let i = 0; i < flat.length; i += 2) if (flat[i] === claimedId) record = flat[i + 1];
-      }
-    } finally {
-      this.liveness.afterJoin(roomId, claimedId ?? '', claimedId ? record : undefined);
-    }
-    const [status, id, mailbox, flat, detachedMs, detached] = reply;
-    if (flat) for (let i = 1; i < flat.length; i += 2) flat[i] = decodeRecord(flat[i])?.node ?? '';
-    if (status === 0) return id ? { result: 'unknown', attachedTo: id } : { result: 'unknown' };
-    if (id === undefined) return { result: 'unknown' };
-    if (status === -3) return { result: 'early', peerId: id, waitMs: detachedMs ?? graceMs };
-    if (status === -1) return { result: 'expired', peerId: id };
-    if (status === -2) return { result: 'overflow', peerId: id };
-    return {
-      result: 'resumed',
-      peerId: id,
-      mailbox: mailbox ?? [],
-      members: this.remote.joined(roomId, flat ?? []),
-      detachedMs: detachedMs ?? 0,
-      detached: detachedMembers(detached ?? []),
-    };
+    return this.sessions.claim(roomId, tokenHash, graceMs, namedPeer);
   }
 
-  async expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
-    const k = this.keys;
-    const [status, remaining] = await this.op('expire', () =>
-      this.conn.scripts.sbExpire(
-        ...k.sessionKeys(roomId),
-        k.mailbox(roomId, peerId),
-        peerId,
-        now ? '1' : '0',
-      ),
-    );
-    const result = (['ended', 'open', 'attached', 'gone'] as const)[status] ?? 'gone';
-    // An attached member (the API asked, or it resumed) is still where the node knows it.
-    if (result !== 'attached') this.remote.forget(roomId, peerId);
-    return { status: result, roomFinished: result === 'ended' && remaining === 0 };
+  expire(roomId: string, peerId: string, now = false): Promise<ExpireResult> {
+    return this.sessions.expire(roomId, peerId, now);
   }
 
-  // ---- pub/sub ---------------------------------------------------------------------------
-
-  /** The promise of a room's SUBSCRIBE, while it is subscribed (a resume waits for it). */
-  private readonly subscribing = new Map<string, Promise<void>>();
+  // ---- pub/sub (redis-pubsub.ts) -----------------------------------------------------------
 
   subscribe(roomId: string): Promise<void> {
-    const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
-    const active = this.subscribing.get(roomId);
-    if (active) return active;
-    for (const c of channels) this.channels.set(c, roomId);
-    this.remote.subscribed(roomId);
-    const done = this.conn.subscribe(channels).then(
-      () => void this.reconcile(roomId),
-      (err: unknown) => this.logger.warn({ err: errorMessage(err), roomId }, 'subscribe failed'),
-    );
-    this.subscribing.set(roomId, done);
-    return done;
+    return this.channels.subscribe(roomId);
   }
 
   unsubscribe(roomId: string): void {
-    const channels = [this.keys.room(roomId), this.keys.direct(roomId, this.serverId)];
-    if (!this.channels.has(channels[0]!)) return;
-    this.subscribing.delete(roomId);
-    for (const c of channels) this.channels.delete(c);
-    this.remote.unsubscribed(roomId);
-    this.conn
-      .unsubscribe(channels)
-      .catch((err: unknown) =>
-        this.logger.warn({ err: errorMessage(err), roomId }, 'unsubscribe failed'),
-      );
+    this.channels.unsubscribe(roomId);
   }
 
-  /**
-   * Fire and forget. The envelopes of one event-loop turn are queued and flushed when the
-   * turn's I/O is done (setImmediate): consecutive envelopes of a room for one channel go out
-   * as one PUBLISH of a JSON array (SPEC.md §5), all of the turn's publishes in one write. A
-   * directed message goes to its target's node channel when the owner is known, else to the
-   * room; it starts a new segment, so per-sender order holds across the two channels. While
-   * the circuit is open nothing is sent: forwarding is local-only.
-   */
   publish(roomId: string, envelope: Envelope, dataJson?: string): void {
-    if (this.closed || !this.breaker.tryAcquire()) {
-      this.metrics.redisPublishFailures.inc();
-      return;
-    }
-    let channel: string | undefined;
-    if (envelope.to !== undefined) {
-      // A detached target's owner is '': the room channel reaches whichever node resumes it.
-      const owner = this.remote.ownerOf(roomId, envelope.to);
-      if (owner) channel = this.keys.direct(roomId, owner);
-    }
-    channel ??= this.keys.room(roomId);
-    const part = this.codec.encode(envelope, dataJson);
-    const last = this.lastSegment.get(roomId);
-    if (last !== undefined && last.channel === channel) {
-      last.parts.push(part);
-      return;
-    }
-    if (this.segments.length === 0) setImmediate(this.flush);
-    const segment = { channel, parts: [part] };
-    this.segments.push(segment);
-    this.lastSegment.set(roomId, segment);
+    this.channels.publish(roomId, envelope, dataJson);
   }
-
-  private readonly flush = (): void => {
-    const segments = this.segments;
-    this.segments = [];
-    this.lastSegment = new Map();
-    const replies = this.conn.publish(
-      segments.map((s) => [s.channel, EnvelopeCodec.join(s.parts)]),
-      this.breaker.state !== 'closed',
-    );
-    for (const reply of replies) reply.then(this.published, this.publishFailed);
-  };
-
-  private readonly published = (): void => this.breaker.success();
-
-  private readonly publishFailed = (err: unknown): void => {
-    this.metrics.redisPublishFailures.inc();
-    this.breaker.failure();
-    this.logger.debug({ err: errorMessage(err) }, 'publish failed');
-  };
-
-  /**
-   * One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order.
-   * Also the channel handler's error boundary: a payload that makes it throw is dropped.
-   */
-  private readonly onMessage = (channel: string, message: string): void => {
-    try {
-      if (channel === this.nodeChannel) {
-        const received = this.api.decodeNodeCommand(message);
-        if (received) this.onCommand(received.roomId, received.command);
-        return;
-      }
-      const roomId = this.channels.get(channel);
-      if (roomId === undefined || this.codec.isOwn(message)) return;
-      for (const envelope of this.codec.decode(message))
-        if (this.remote.track(roomId, envelope)) this.deliver(roomId, envelope);
-    } catch (err) {
-      this.logger.error({ err: errorMessage(err), channel }, 'channel message handler failed');
-    }
-  };
 
   private deliver(roomId: string, envelope: Envelope): void {
     try {
@@ -495,25 +353,6 @@ export class RedisBackend implements Backend {
 
   commandRoom(roomId: string, command: RoomCommand): Promise<boolean> {
     return this.api.commandRoom(roomId, command);
-  }
-
-  /** Once the room's SUBSCRIBE is active: tell local peers the joins and leaves they missed. */
-  private async reconcile(roomId: string): Promise<void> {
-    let snapshot: Record<string, string> | undefined;
-    try {
-      const records = await this.op('reconcile', () => {
-        this.conn.joinTurn(); // in the turn's write, with the joins and publishes issued beside it
-        return this.conn.commands.hgetall(this.keys.members(roomId));
-      });
-      snapshot = {};
-      for (const [id, text] of Object.entries(records))
-        snapshot[id] = decodeRecord(text)?.node ?? '';
-    } catch {
-      // later envelopes keep the map usable
-    }
-    const { joined, left } = this.remote.reconcile(roomId, snapshot);
-    for (const [id, owner] of joined) this.deliver(roomId, joinEnvelope(id, owner));
-    for (const id of left) this.deliver(roomId, leaveEnvelope(id, this.serverId));
   }
 
   // ---- liveness (redis-liveness.ts) ------------------------------------------------------
@@ -638,7 +477,7 @@ export class RedisBackend implements Backend {
     clearInterval(this.leaseTimer);
     this.liveness.stop();
     this.breaker.dispose();
-    if (this.segments.length > 0) this.flush();
+    this.channels.close();
     // Nothing of this node is left to reap: its lease and index go (best effort, not awaited
     // on their own; quit writes them before closing).
     if (this.conn.commands.status === 'ready') {
@@ -651,30 +490,4 @@ export class RedisBackend implements Backend {
     clearTimeout(timer);
     this.metrics.redisUp.set(0);
   }
-}
-
-/** {id1, deadline1, ...} of join.lua / claim.lua. */
-function detachedMembers(flat: string[]): DetachedMember[] {
-  const out: DetachedMember[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2)
-    out.push({ peerId: flat[i]!, deadline: Number(flat[i + 1]) });
-  return out;
-}
-
-function joinEnvelope(id: string, serverId: string): Envelope {
-  return {
-    senderId: id,
-    data: { type: 'control', action: 'peer-joined', payload: { peerId: id } },
-    originServerId: serverId,
-    event: 'join',
-  };
-}
-
-function leaveEnvelope(id: string, serverId: string): Envelope {
-  return {
-    senderId: id,
-    data: { type: 'peer-disconnected' },
-    originServerId: serverId,
-    event: 'leave',
-  };
 }

@@ -4,16 +4,27 @@
  * join/leave envelopes of the room channel, and by one reconciliation with Redis right after a
  * room's SUBSCRIBE is active. Used to route directed (v2 `to`) messages to the target's node
  * channel, to answer `unknown-peer` without a lookup, and to drop duplicate join announcements.
+ * After the subscriber connection comes back from an outage, every subscribed room is
+ * reconciled again: joins at once, leaves confirmed a lease later (see `reconcileAfterOutage`).
  * Pure bookkeeping, no I/O: redis.ts does the talking.
  */
 import { API_SENDER_ID, type Envelope } from './backend.js';
+
+/** Ids remembered per room as told gone by a reconciliation (see `reconciledGone`). */
+const MAX_GONE = 1000;
 
 export class RemoteMembers {
   private readonly rooms = new Map<string, Map<string, string>>();
   /** From join() of a room not subscribed yet (the hub subscribes right after admission). */
   private readonly staged = new Map<string, Map<string, string>>();
-  /** Ids an envelope told about since the room's SUBSCRIBE: newer than a reconcile snapshot. */
+  /** Ids an envelope told about since the room's SUBSCRIBE (or resubscription): newer than a snapshot. */
   private readonly touched = new Map<string, Set<string>>();
+
+  /**
+   * Ids a reconciliation told gone, per room: the leave envelope may still come (published
+   * after this node read the snapshot); it is then dropped, so peers hear one leave.
+   */
+  private readonly reconciledGone = new Map<string, Set<string>>();
 
   constructor(private readonly serverId: string) {}
 
@@ -45,6 +56,7 @@ export class RemoteMembers {
   unsubscribed(roomId: string): void {
     this.rooms.delete(roomId);
     this.touched.delete(roomId);
+    this.reconciledGone.delete(roomId);
   }
 
   knows(roomId: string, clientId: string): boolean {
@@ -66,6 +78,11 @@ export class RemoteMembers {
     if (!owners) return true;
     const { senderId, originServerId } = envelope;
     this.touched.get(roomId)?.add(senderId);
+    const gone = this.reconciledGone.size > 0 ? this.reconciledGone.get(roomId) : undefined;
+    if (gone?.delete(senderId)) {
+      if (gone.size === 0) this.reconciledGone.delete(roomId);
+      if (envelope.event === 'leave' && !owners.has(senderId)) return false; // told already
+    }
     switch (envelope.event) {
       case 'leave':
         owners.delete(senderId);
@@ -101,22 +118,100 @@ export class RemoteMembers {
     roomId: string,
     snapshot: Record<string, string> | undefined,
   ): { joined: [id: string, owner: string][]; left: string[] } {
-    const result = { joined: [] as [string, string][], left: [] as string[] };
-    const owners = this.rooms.get(roomId);
     const touched = this.touched.get(roomId);
     this.touched.delete(roomId);
-    if (!owners || !touched || !snapshot) return result;
+    const joined = this.missedJoins(roomId, touched, snapshot);
+    const left = this.absent(roomId, touched, snapshot);
+    this.removeGone(roomId, left);
+    return { joined, left };
+  }
+
+  /**
+   * The subscriber connection came back and every SUBSCRIBE is active again: what was
+   * published while it was away is lost. Starts a new window of told-about ids per room and
+   * returns the rooms to reconcile (`reconcileAfterOutage`, then `confirmLeaves`).
+   */
+  resubscribed(): string[] {
+    for (const roomId of this.rooms.keys()) this.touched.set(roomId, new Set());
+    return [...this.rooms.keys()];
+  }
+
+  /**
+   * After a subscriber outage: the joins missed, at once; the members absent from the snapshot
+   * are only suspects. A Redis that restarted without its data lacks every member until its
+   * node registers it again (within a lease tick of reconnecting), so a leave is reported only
+   * by `confirmLeaves`, on a snapshot read a lease later.
+   */
+  reconcileAfterOutage(
+    roomId: string,
+    snapshot: Record<string, string> | undefined,
+  ): { joined: [id: string, owner: string][]; suspects: string[] } {
+    const touched = this.touched.get(roomId);
+    const joined = this.missedJoins(roomId, touched, snapshot);
+    const suspects = this.absent(roomId, touched, snapshot);
+    if (suspects.length === 0) this.touched.delete(roomId);
+    return { joined, suspects };
+  }
+
+  /** Suspects still absent from a snapshot read a lease later, and not told of since: left. */
+  confirmLeaves(
+    roomId: string,
+    snapshot: Record<string, string> | undefined,
+    suspects: readonly string[],
+  ): string[] {
+    const touched = this.touched.get(roomId);
+    this.touched.delete(roomId);
+    const owners = this.rooms.get(roomId);
+    if (!owners || !touched || !snapshot) return [];
+    const left: string[] = [];
+    for (const id of suspects)
+      if (owners.has(id) && !Object.hasOwn(snapshot, id) && !touched.has(id)) left.push(id);
+    this.removeGone(roomId, left);
+    return left;
+  }
+
+  private removeGone(roomId: string, ids: string[]): void {
+    const owners = this.rooms.get(roomId);
+    if (!owners || ids.length === 0) return;
+    let gone = this.reconciledGone.get(roomId);
+    if (!gone) this.reconciledGone.set(roomId, (gone = new Set()));
+    for (const id of ids) {
+      owners.delete(id);
+      gone.add(id);
+      // Bounded: the oldest entries go first (their leave, if any, is long past).
+      if (gone.size > MAX_GONE) gone.delete(gone.values().next().value!);
+    }
+  }
+
+  /** Members of the snapshot the map lacks (learned now), unless an envelope told since. */
+  private missedJoins(
+    roomId: string,
+    touched: Set<string> | undefined,
+    snapshot: Record<string, string> | undefined,
+  ): [id: string, owner: string][] {
+    const owners = this.rooms.get(roomId);
+    const joined: [string, string][] = [];
+    if (!owners || !touched || !snapshot) return joined;
     for (const [id, owner] of Object.entries(snapshot)) {
       // '' is a detached member (SPEC.md §13): not news to the local peers, who never saw it go.
       if (owner === this.serverId || owner === '' || owners.has(id) || touched.has(id)) continue;
       owners.set(id, owner);
-      result.joined.push([id, owner]);
+      joined.push([id, owner]);
     }
-    for (const id of owners.keys()) {
-      if (Object.hasOwn(snapshot, id) || touched.has(id)) continue;
-      owners.delete(id);
-      result.left.push(id);
-    }
-    return result;
+    return joined;
+  }
+
+  /** Members of the map the snapshot lacks, unless an envelope told since. */
+  private absent(
+    roomId: string,
+    touched: Set<string> | undefined,
+    snapshot: Record<string, string> | undefined,
+  ): string[] {
+    const owners = this.rooms.get(roomId);
+    if (!owners || !touched || !snapshot) return [];
+    const ids: string[] = [];
+    for (const id of owners.keys())
+      if (!Object.hasOwn(snapshot, id) && !touched.has(id)) ids.push(id);
+    return ids;
   }
 }

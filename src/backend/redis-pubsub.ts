@@ -1,0 +1,281 @@
+/**
+ * The room channels of the redis backend (SPEC.md §5): SUBSCRIBE per room this node has members
+ * in, the publishes of one event-loop turn batched per room and channel, the receive path (own
+ * echo dropped unparsed, envelopes tracked in `RemoteMembers` and delivered in order), and the
+ * reconciliation of a room's membership with Redis when a subscription could have missed
+ * envelopes: right after a room's first SUBSCRIBE, and after the subscriber connection comes
+ * back from an outage.
+ */
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Envelope } from './backend.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
+import { EnvelopeCodec } from './envelope-codec.js';
+import { decodeRecord } from './member-record.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { RemoteMembers } from './remote-members.js';
+
+/** Rooms whose members hash is read per batch when every room is reconciled after an outage. */
+const RECONCILE_BATCH = 500;
+/** Rounds of an outage's reconciliation, a lease apart, before it gives up on unread rooms. */
+const MAX_ROUNDS = 20;
+
+/** The envelopes of one channel queued in this turn, in order (one PUBLISH at the flush). */
+interface Segment {
+  channel: string;
+  parts: string[];
+}
+
+export interface ChannelsHost {
+  /** Run one awaited Redis operation through the circuit breaker. */
+  op<T>(operation: string, fn: () => Promise<T>): Promise<T>;
+  /** Hand an envelope to the local peers of a room (the backend handler). */
+  deliver(roomId: string, envelope: Envelope): void;
+  /** A payload on this node's own channel (server API commands). */
+  onNodeMessage(message: string): void;
+}
+
+export interface ChannelsDeps {
+  serverId: string;
+  conn: RedisConnection;
+  keys: RedisKeys;
+  codec: EnvelopeCodec;
+  breaker: CircuitBreaker;
+  remote: RemoteMembers;
+  metrics: Metrics;
+  logger: Logger;
+  /** This node's own channel. */
+  nodeChannel: string;
+  /** Between the rounds of an outage's reconciliation (NODE_LEASE_MS). */
+  confirmAfterMs: number;
+  host: ChannelsHost;
+}
+
+export class RoomChannels {
+  /** channel → room, for the rooms this node subscribes (broadcast and direct channel). */
+  private readonly channels = new Map<string, string>();
+  /** The promise of a room's SUBSCRIBE, while it is subscribed (a resume waits for it). */
+  private readonly subscribing = new Map<string, Promise<void>>();
+  /** This turn's publishes, in order; consecutive envelopes for one channel share a segment. */
+  private segments: Segment[] = [];
+  /** The last segment of each room in this turn. */
+  private lastSegment = new Map<string, Segment>();
+  /** Bumped at each resubscription: a confirmation of an older one is dropped. */
+  private outage = 0;
+  /** The next round of an outage's reconciliation (one timer per server, not per room). */
+  private roundTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly d: ChannelsDeps) {}
+
+  subscribe(roomId: string): Promise<void> {
+    const channels = [this.d.keys.room(roomId), this.d.keys.direct(roomId, this.d.serverId)];
+    const active = this.subscribing.get(roomId);
+    if (active) return active;
+    for (const c of channels) this.channels.set(c, roomId);
+    this.d.remote.subscribed(roomId);
+    const done = this.d.conn.subscribe(channels).then(
+      () => void this.reconcile(roomId),
+      (err: unknown) => this.d.logger.warn({ err: errorMessage(err), roomId }, 'subscribe failed'),
+    );
+    this.subscribing.set(roomId, done);
+    return done;
+  }
+
+  unsubscribe(roomId: string): void {
+    const channels = [this.d.keys.room(roomId), this.d.keys.direct(roomId, this.d.serverId)];
+    if (!this.channels.has(channels[0]!)) return;
+    this.subscribing.delete(roomId);
+    for (const c of channels) this.channels.delete(c);
+    this.d.remote.unsubscribed(roomId);
+    this.d.conn
+      .unsubscribe(channels)
+      .catch((err: unknown) =>
+        this.d.logger.warn({ err: errorMessage(err), roomId }, 'unsubscribe failed'),
+      );
+  }
+
+  /**
+   * Fire and forget. The envelopes of one event-loop turn are queued and flushed when the
+   * turn's I/O is done (setImmediate): consecutive envelopes of a room for one channel go out
+   * as one PUBLISH of a JSON array (SPEC.md §5), all of the turn's publishes in one write. A
+   * directed message goes to its target's node channel when the owner is known, else to the
+   * room; it starts a new segment, so per-sender order holds across the two channels. While
+   * the circuit is open nothing is sent: forwarding is local-only.
+   */
+  publish(roomId: string, envelope: Envelope, dataJson?: string): void {
+    if (this.closed || !this.d.breaker.tryAcquire()) {
+      this.d.metrics.redisPublishFailures.inc();
+      return;
+    }
+    let channel: string | undefined;
+    if (envelope.to !== undefined) {
+      // A detached target's owner is '': the room channel reaches whichever node resumes it.
+      const owner = this.d.remote.ownerOf(roomId, envelope.to);
+      if (owner) channel = this.d.keys.direct(roomId, owner);
+    }
+    channel ??= this.d.keys.room(roomId);
+    const part = this.d.codec.encode(envelope, dataJson);
+    const last = this.lastSegment.get(roomId);
+    if (last !== undefined && last.channel === channel) {
+      last.parts.push(part);
+      return;
+    }
+    if (this.segments.length === 0) setImmediate(this.flush);
+    const segment = { channel, parts: [part] };
+    this.segments.push(segment);
+    this.lastSegment.set(roomId, segment);
+  }
+
+  /** Closing: the queued publishes are written now, nothing is queued or reconciled after. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.roundTimer);
+    if (this.segments.length > 0) this.flush();
+  }
+
+  private readonly flush = (): void => {
+    const segments = this.segments;
+    if (segments.length === 0) return;
+    this.segments = [];
+    this.lastSegment = new Map();
+    const replies = this.d.conn.publish(
+      segments.map((s) => [s.channel, EnvelopeCodec.join(s.parts)]),
+      this.d.breaker.state !== 'closed',
+    );
+    for (const reply of replies) reply.then(this.published, this.publishFailed);
+  };
+
+  private readonly published = (): void => this.d.breaker.success();
+
+  /** A publish (or a resume keep) that failed: counted, and reported to the breaker. */
+  readonly publishFailed = (err: unknown): void => {
+    this.d.metrics.redisPublishFailures.inc();
+    this.d.breaker.failure();
+    this.d.logger.debug({ err: errorMessage(err) }, 'publish failed');
+  };
+
+  /**
+   * One PUBLISH received: its own echo is dropped unparsed; its envelopes delivered in order.
+   * Also the channel handler's error boundary: a payload that makes it throw is dropped.
+   */
+  readonly onMessage = (channel: string, message: string): void => {
+    try {
+      if (channel === this.d.nodeChannel) return this.d.host.onNodeMessage(message);
+      const roomId = this.channels.get(channel);
+      if (roomId === undefined || this.d.codec.isOwn(message)) return;
+      for (const envelope of this.d.codec.decode(message))
+        if (this.d.remote.track(roomId, envelope)) this.d.host.deliver(roomId, envelope);
+    } catch (err) {
+      this.d.logger.error({ err: errorMessage(err), channel }, 'channel message handler failed');
+    }
+  };
+
+  /** Once the room's SUBSCRIBE is active: tell local peers the joins and leaves they missed. */
+  private async reconcile(roomId: string): Promise<void> {
+    const snapshot = await this.snapshot(roomId);
+    const { joined, left } = this.d.remote.reconcile(roomId, snapshot);
+    this.announce(roomId, joined, left);
+  }
+
+  /**
+   * The subscriber connection is back and its SUBSCRIBEs are active again: whatever was
+   * published on the room channels meanwhile is lost (pub/sub keeps nothing). Every room is
+   * read again, in batches: the joins missed are told at once; a member the snapshot lacks is
+   * told gone only if a read one round (a lease) later still lacks it: after a restart without
+   * data, nodes register their members again within a lease tick of reconnecting. A room whose
+   * read fails (the circuit still open) is read on the next round, up to MAX_ROUNDS.
+   * Work per outage, not per message; one timer per server.
+   */
+  readonly resubscribed = (): void => {
+    if (this.closed) return;
+    const outage = ++this.outage;
+    clearTimeout(this.roundTimer);
+    const unread = new Set(this.d.remote.resubscribed());
+    this.d.logger.info({ rooms: unread.size }, 'redis subscriber back: reconciling rooms');
+    let suspects = new Map<string, string[]>();
+    let rounds = 0;
+    const told = { joined: 0, left: 0 };
+    const current = () => outage === this.outage && !this.closed;
+    const round = async (): Promise<void> => {
+      const confirming = suspects;
+      suspects = new Map();
+      await this.eachBatch([...confirming.keys()], async (roomId) => {
+        const ids = confirming.get(roomId)!;
+        const snapshot = await this.snapshot(roomId);
+        if (!current()) return;
+        if (!snapshot) return void suspects.set(roomId, ids);
+        const left = this.d.remote.confirmLeaves(roomId, snapshot, ids);
+        told.left += left.length;
+        this.announce(roomId, [], left);
+      });
+      await this.eachBatch([...unread], async (roomId) => {
+        const snapshot = await this.snapshot(roomId);
+        if (!snapshot || !current()) return;
+        unread.delete(roomId);
+        const { joined, suspects: ids } = this.d.remote.reconcileAfterOutage(roomId, snapshot);
+        told.joined += joined.length;
+        this.announce(roomId, joined, []);
+        if (ids.length > 0) suspects.set(roomId, ids);
+      });
+      if (!current()) return;
+      if (unread.size === 0 && suspects.size === 0) {
+        this.d.logger.info({ ...told, rounds: rounds + 1 }, 'rooms reconciled after the outage');
+        return;
+      }
+      if (++rounds >= MAX_ROUNDS) {
+        this.d.logger.warn({ rooms: unread.size + suspects.size }, 'reconciliation gave up');
+        return;
+      }
+      this.roundTimer = setTimeout(() => void round(), this.d.confirmAfterMs);
+      this.roundTimer.unref();
+    };
+    void round();
+  };
+
+  private async eachBatch(rooms: string[], fn: (roomId: string) => Promise<void>): Promise<void> {
+    for (let i = 0; i < rooms.length && !this.closed; i += RECONCILE_BATCH)
+      await Promise.all(rooms.slice(i, i + RECONCILE_BATCH).map(fn));
+  }
+
+  /** The room's members hash as client id → node ('' for detached); undefined if unreadable. */
+  private async snapshot(roomId: string): Promise<Record<string, string> | undefined> {
+    try {
+      const records = await this.d.host.op('reconcile', () => {
+        this.d.conn.joinTurn(); // in the turn's write, with the joins and publishes beside it
+        return this.d.conn.commands.hgetall(this.d.keys.members(roomId));
+      });
+      const snapshot: Record<string, string> = {};
+      for (const [id, text] of Object.entries(records))
+        snapshot[id] = decodeRecord(text)?.node ?? '';
+      return snapshot;
+    } catch {
+      return undefined; // later envelopes keep the map usable
+    }
+  }
+
+  private announce(roomId: string, joined: [string, string][], left: string[]): void {
+    for (const [id, owner] of joined) this.d.host.deliver(roomId, joinEnvelope(id, owner));
+    for (const id of left) this.d.host.deliver(roomId, leaveEnvelope(id, this.d.serverId));
+  }
+}
+
+export function joinEnvelope(id: string, serverId: string): Envelope {
+  return {
+    senderId: id,
+    data: { type: 'control', action: 'peer-joined', payload: { peerId: id } },
+    originServerId: serverId,
+    event: 'join',
+  };
+}
+
+export function leaveEnvelope(id: string, serverId: string): Envelope {
+  return {
+    senderId: id,
+    data: { type: 'peer-disconnected' },
+    originServerId: serverId,
+    event: 'leave',
+  };
+}

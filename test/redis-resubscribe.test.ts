@@ -1,0 +1,128 @@
+/**
+ * What a node's subscriber misses while it is cut off from Redis: pub/sub keeps nothing, so the
+ * joins and leaves announced meanwhile on another node would never reach its peers. After the
+ * subscriber is back, every room is reconciled again: a missed join is told at once, a missed
+ * leave once a read a lease later confirms it (tests with real processes, a real redis-server
+ * and a TCP proxy between one node and Redis).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { RedisServer } from './helpers/redis.js';
+import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
+import { expectSilence, memberV2, settle, type TestClient } from './helpers/server.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+// Longer than the cut below plus B's reconnect, so A never takes B for crashed.
+const LEASE_MS = 3000;
+let redis: RedisServer;
+let admin: Redis;
+let proxy: TcpProxy;
+let a: NodeProcess;
+let b: NodeProcess;
+const clients: TestClient[] = [];
+
+before(
+  async () => {
+    redis = await RedisServer.start();
+    admin = redis.client();
+    proxy = await TcpProxy.start(redis.port);
+    const env = { NODE_LEASE_MS: String(LEASE_MS), CB_ERROR_THRESHOLD: '3', CB_OPEN_MS: '500' };
+    await settle([
+      NodeProcess.start({ ...env, REDIS_URL: redis.url }).then((n) => (a = n)),
+      NodeProcess.start({ ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}` }).then(
+        (n) => (b = n),
+      ),
+    ]);
+  },
+  { timeout: 60_000 },
+);
+
+after(
+  async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([a?.kill(), b?.kill()]);
+    await proxy?.close();
+    admin?.disconnect();
+    await redis?.stop();
+  },
+  { timeout: 30_000 },
+);
+
+const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);
+const joined = (id: string) => ({
+  type: 'control',
+  action: 'peer-joined',
+  payload: { peerId: id },
+});
+const left = (id: string) => ({ type: 'peer-disconnected', peerId: id });
+
+/** The log line a node writes when an outage's reconciliation is done, after `since` lines. */
+async function reconciled(node: NodeProcess, since: number): Promise<Record<string, unknown>> {
+  let line: Record<string, unknown> | undefined;
+  await eventually(
+    async () =>
+      (line = node.logs.slice(since).find((l) => l.msg === 'rooms reconciled after the outage')) !==
+      undefined,
+    'the reconciliation after the outage',
+    20_000,
+  );
+  return line!;
+}
+
+test('a join and a leave announced while a node was cut off reach its peers once it is back; a member that stayed is not announced', async () => {
+  const r = `rs-${randomUUID().slice(0, 8)}`;
+  const stays = await member(a, r);
+  const goes = await member(a, r);
+  const q = await member(b, r);
+  assert.deepEqual(await awaitLinked(q, stays, goes), [
+    joined(goes.id),
+    joined(q.id),
+    joined(q.id),
+  ]);
+  assert.deepEqual(await awaitLinked(stays, q, goes), []);
+  const logsBefore = b.logs.length;
+
+  proxy.down = true;
+  proxy.sever(); // B's command and subscriber connections both drop; reconnects are refused
+  goes.ws.close();
+  assert.deepEqual(await stays.next(5000), left(goes.id));
+  const comes = await member(a, r);
+  assert.deepEqual(await stays.next(5000), joined(comes.id));
+  const members = `{room:${r}}:members`;
+  assert.deepEqual((await admin.hkeys(members)).sort(), [stays.id, q.id, comes.id].sort());
+  await expectSilence(q, 300); // cut off: the join and the leave were published meanwhile
+  proxy.down = false;
+
+  // The join at once, the leave after a confirming read one lease later, each once.
+  assert.deepEqual(await q.next(10_000), joined(comes.id));
+  const t = Date.now();
+  assert.deepEqual(await q.next(LEASE_MS + 5000), left(goes.id));
+  assert.ok(Date.now() - t >= LEASE_MS - 500, `confirmed a lease later: ${Date.now() - t} ms`);
+  const done = await reconciled(b, logsBefore);
+  assert.deepEqual([done.joined, done.left], [1, 1]);
+  await expectSilence(q, 300);
+  // Messages cross both ways again, and nothing else was heard on either side.
+  assert.deepEqual(await awaitLinked(q, stays, comes), []);
+  assert.deepEqual(await awaitLinked(comes, q), []);
+});
+
+test('Redis restarted without its data: the members come back, and the reconciliation tells nobody they left', async () => {
+  const r = `rs-${randomUUID().slice(0, 8)}`;
+  const x = await member(a, r);
+  const y = await member(b, r);
+  assert.deepEqual(await awaitLinked(y, x), [joined(y.id)]);
+  assert.deepEqual(await awaitLinked(x, y), []);
+  const since = [a.logs.length, b.logs.length] as const;
+  await redis.restart(); // empty: both nodes re-register; their subscribers come back first
+  const [doneA, doneB] = await Promise.all([reconciled(a, since[0]), reconciled(b, since[1])]);
+  assert.deepEqual([doneA.left, doneB.left], [0, 0]);
+  assert.deepEqual(await awaitLinked(x, y), []);
+  assert.deepEqual(await awaitLinked(y, x), []);
+  assert.deepEqual(
+    (await admin.hkeys(`{room:${r}}:members`)).sort(),
+    [x.id, y.id].sort(),
+    'membership rebuilt',
+  );
+});
