@@ -57,27 +57,34 @@ test('reconcile reports what was missed, leaves alone what envelopes told since,
   assert.equal(m.knows('r', 'stays'), true);
 });
 
-test('after an outage: missed joins at once, absent members only suspected, confirmed a read later', () => {
+test('after an outage: missed joins at once, absent members only suspects (with their node), detached ones left to resume', () => {
   const m = new RemoteMembers(ME);
-  m.joined('r', ['left', 'server:1', 'lost', 'server:1', 'back', 'server:2']);
+  m.joined('r', ['left', 'server:1', 'lost', 'server:1', 'back', 'server:2', 'away', '']);
   m.subscribed('r');
-  m.reconcile('r', { left: 'server:1', lost: 'server:1', back: 'server:2' });
+  m.reconcile('r', { left: 'server:1', lost: 'server:1', back: 'server:2', away: '' });
   assert.deepEqual(m.resubscribed(), ['r']);
   // Redis restarted empty: nobody's record is there yet but a join missed meanwhile.
   assert.deepEqual(m.reconcileAfterOutage('r', { missed: 'server:2' }), {
     joined: [['missed', 'server:2']],
-    suspects: ['left', 'lost', 'back'],
+    suspects: [
+      ['left', 'server:1'],
+      ['lost', 'server:1'],
+      ['back', 'server:2'],
+    ],
   });
   assert.equal(m.knows('r', 'lost'), true, 'a suspect is still a member');
   m.track('r', env('lost', 'server:1', 'join')); // told about since: the snapshot is older
   // A lease later: `back` was registered again; `left` and `lost` are still absent, but an
   // envelope told about `lost` after the outage.
   const later = { back: 'server:2', missed: 'server:2' };
-  assert.deepEqual(m.confirmLeaves('r', later, ['left', 'lost', 'back']), ['left']);
+  assert.deepEqual(m.stillAbsent('r', later, ['left', 'lost', 'back']), ['left']);
+  m.gone('r', ['left']);
   assert.deepEqual(
     [m.knows('r', 'left'), m.knows('r', 'lost'), m.knows('r', 'back')],
     [false, true, true],
   );
+  m.settled('r');
+  assert.deepEqual(m.stillAbsent('r', {}, ['back']), [], 'nothing once settled');
 });
 
 test('a leave that arrives after a reconciliation told it is dropped once; a later return is news', () => {
@@ -89,7 +96,8 @@ test('a leave that arrives after a reconciliation told it is dropped once; a lat
   assert.equal(m.track('r', env('x', 'server:1', 'leave')), true, 'only once');
   m.resubscribed();
   m.reconcileAfterOutage('r', {});
-  assert.deepEqual(m.confirmLeaves('r', {}, ['y']), ['y']);
+  m.gone('r', m.stillAbsent('r', {}, ['y']));
+  assert.equal(m.track('r', env('y', 'server:1', 'leave')), false, 'told already');
   assert.equal(m.track('r', env('y', 'server:3', 'join')), true, 'back on another node');
   assert.equal(m.track('r', env('y', 'server:3', 'leave')), true, 'its next leave is news');
 });

@@ -19,8 +19,8 @@ import type { RemoteMembers } from './remote-members.js';
 
 /** Rooms whose members hash is read per batch when every room is reconciled after an outage. */
 const RECONCILE_BATCH = 500;
-/** Rounds of an outage's reconciliation, a lease apart, before it gives up on unread rooms. */
-const MAX_ROUNDS = 20;
+/** Rounds of an outage's reconciliation beyond those its rules need, for reads refused. */
+const MAX_RETRY_ROUNDS = 20;
 
 /** The envelopes of one channel queued in this turn, in order (one PUBLISH at the flush). */
 interface Segment {
@@ -48,8 +48,10 @@ export interface ChannelsDeps {
   logger: Logger;
   /** This node's own channel. */
   nodeChannel: string;
-  /** Between the rounds of an outage's reconciliation (NODE_LEASE_MS). */
-  confirmAfterMs: number;
+  /** NODE_LEASE_MS: between the rounds of an outage's reconciliation. */
+  leaseMs: number;
+  /** CB_OPEN_MS: how long another node may be kept from re-registering its members. */
+  cbOpenMs: number;
   host: ChannelsHost;
 }
 
@@ -183,11 +185,16 @@ export class RoomChannels {
   /**
    * The subscriber connection is back and its SUBSCRIBEs are active again: whatever was
    * published on the room channels meanwhile is lost (pub/sub keeps nothing). Every room is
-   * read again, in batches: the joins missed are told at once; a member the snapshot lacks is
-   * told gone only if a read one round (a lease) later still lacks it: after a restart without
-   * data, nodes register their members again within a lease tick of reconnecting. A room whose
-   * read fails (the circuit still open) is read on the next round, up to MAX_ROUNDS.
-   * Work per outage, not per message; one timer per server.
+   * read again, in batches, in rounds one lease apart:
+   * - a member Redis has and this node lacks is told joined at once;
+   * - a member this node has and Redis lacks is a suspect. After a restart without data every
+   *   member is missing until its node registers it again, which a node does in the same tick
+   *   that puts its lease back, once its circuit lets it (so within CB_OPEN_MS + a lease). So a
+   *   suspect is told gone when two reads a lease apart lack it and the second finds its node's
+   *   lease in place, or when it stays missing for CB_OPEN_MS + NODE_LEASE_MS (its node is gone
+   *   too: nobody would ever reap it, its room index went with the data).
+   * A read refused (the circuit still open) is tried again next round. Work per outage, not
+   * per message; one timer per server.
    */
   readonly resubscribed = (): void => {
     if (this.closed) return;
@@ -195,45 +202,87 @@ export class RoomChannels {
     clearTimeout(this.roundTimer);
     const unread = new Set(this.d.remote.resubscribed());
     this.d.logger.info({ rooms: unread.size }, 'redis subscriber back: reconciling rooms');
-    let suspects = new Map<string, string[]>();
+    /** room → suspect → its node, when it was first missed, how many reads missed it. */
+    const watch = new Map<string, Map<string, { owner: string; since: number; reads: number }>>();
+    const { leaseMs, cbOpenMs } = this.d;
+    const maxRounds = Math.ceil((cbOpenMs + leaseMs) / leaseMs) + MAX_RETRY_ROUNDS;
     let rounds = 0;
     const told = { joined: 0, left: 0 };
     const current = () => outage === this.outage && !this.closed;
     const round = async (): Promise<void> => {
-      const confirming = suspects;
-      suspects = new Map();
-      await this.eachBatch([...confirming.keys()], async (roomId) => {
-        const ids = confirming.get(roomId)!;
+      const now = Date.now();
+      const owners = new Set<string>();
+      for (const room of watch.values()) for (const w of room.values()) owners.add(w.owner);
+      const live = await this.liveNodes(owners);
+      await this.eachBatch([...watch.keys()], async (roomId) => {
         const snapshot = await this.snapshot(roomId);
-        if (!current()) return;
-        if (!snapshot) return void suspects.set(roomId, ids);
-        const left = this.d.remote.confirmLeaves(roomId, snapshot, ids);
+        const room = watch.get(roomId);
+        if (!snapshot || !room || !current()) return;
+        const absent = new Set(this.d.remote.stillAbsent(roomId, snapshot, room.keys()));
+        const left: string[] = [];
+        for (const [id, w] of room) {
+          if (absent.has(id)) {
+            const confirmed = ++w.reads >= 2 && live.has(w.owner);
+            if (!confirmed && now - w.since < cbOpenMs + leaseMs) continue;
+            left.push(id);
+          }
+          room.delete(id);
+        }
+        this.d.remote.gone(roomId, left);
         told.left += left.length;
         this.announce(roomId, [], left);
+        if (room.size === 0) {
+          watch.delete(roomId);
+          this.d.remote.settled(roomId);
+        }
       });
       await this.eachBatch([...unread], async (roomId) => {
         const snapshot = await this.snapshot(roomId);
         if (!snapshot || !current()) return;
         unread.delete(roomId);
-        const { joined, suspects: ids } = this.d.remote.reconcileAfterOutage(roomId, snapshot);
+        const { joined, suspects } = this.d.remote.reconcileAfterOutage(roomId, snapshot);
         told.joined += joined.length;
         this.announce(roomId, joined, []);
-        if (ids.length > 0) suspects.set(roomId, ids);
+        if (suspects.length > 0)
+          watch.set(
+            roomId,
+            new Map(suspects.map(([id, owner]) => [id, { owner, since: now, reads: 1 }])),
+          );
       });
       if (!current()) return;
-      if (unread.size === 0 && suspects.size === 0) {
+      if (unread.size === 0 && watch.size === 0) {
         this.d.logger.info({ ...told, rounds: rounds + 1 }, 'rooms reconciled after the outage');
         return;
       }
-      if (++rounds >= MAX_ROUNDS) {
-        this.d.logger.warn({ rooms: unread.size + suspects.size }, 'reconciliation gave up');
+      if (++rounds >= maxRounds) {
+        this.d.logger.warn({ rooms: unread.size + watch.size }, 'reconciliation gave up');
+        for (const roomId of watch.keys()) this.d.remote.settled(roomId);
         return;
       }
-      this.roundTimer = setTimeout(() => void round(), this.d.confirmAfterMs);
+      this.roundTimer = setTimeout(() => void round(), leaseMs);
       this.roundTimer.unref();
     };
     void round();
   };
+
+  /** Which of these nodes have a lease in Redis (an unreadable one counts as not). */
+  private async liveNodes(nodes: Set<string>): Promise<Set<string>> {
+    const live = new Set<string>();
+    await Promise.all(
+      [...nodes].map(async (node) => {
+        try {
+          const score = await this.d.host.op('reconcile', () => {
+            this.d.conn.joinTurn();
+            return this.d.conn.commands.zscore(this.d.keys.nodes(), node);
+          });
+          if (score !== null) live.add(node);
+        } catch {
+          // unknown: not live this round
+        }
+      }),
+    );
+    return live;
+  }
 
   private async eachBatch(rooms: string[], fn: (roomId: string) => Promise<void>): Promise<void> {
     for (let i = 0; i < rooms.length && !this.closed; i += RECONCILE_BATCH)

@@ -115,7 +115,8 @@ export class RedisBackend implements Backend {
       metrics,
       logger,
       nodeChannel: this.nodeChannel,
-      confirmAfterMs: config.nodeLeaseMs,
+      leaseMs: config.nodeLeaseMs,
+      cbOpenMs: config.cbOpenMs,
       host: {
         op: (name, fn) => this.op(name, fn),
         deliver: (roomId, envelope) => this.deliver(roomId, envelope),

@@ -5,7 +5,7 @@
  * room's SUBSCRIBE is active. Used to route directed (v2 `to`) messages to the target's node
  * channel, to answer `unknown-peer` without a lookup, and to drop duplicate join announcements.
  * After the subscriber connection comes back from an outage, every subscribed room is
- * reconciled again: joins at once, leaves confirmed a lease later (see `reconcileAfterOutage`).
+ * reconciled again: joins at once, leaves once later reads confirm them (`reconcileAfterOutage`).
  * Pure bookkeeping, no I/O: redis.ts does the talking.
  */
 import { API_SENDER_ID, type Envelope } from './backend.js';
@@ -129,7 +129,7 @@ export class RemoteMembers {
   /**
    * The subscriber connection came back and every SUBSCRIBE is active again: what was
    * published while it was away is lost. Starts a new window of told-about ids per room and
-   * returns the rooms to reconcile (`reconcileAfterOutage`, then `confirmLeaves`).
+   * returns the rooms to reconcile (`reconcileAfterOutage`, then `stillAbsent` and `gone`).
    */
   resubscribed(): string[] {
     for (const roomId of this.rooms.keys()) this.touched.set(roomId, new Set());
@@ -138,36 +138,46 @@ export class RemoteMembers {
 
   /**
    * After a subscriber outage: the joins missed, at once; the members absent from the snapshot
-   * are only suspects. A Redis that restarted without its data lacks every member until its
-   * node registers it again (within a lease tick of reconnecting), so a leave is reported only
-   * by `confirmLeaves`, on a snapshot read a lease later.
+   * only as suspects, with their node. A Redis that restarted without its data lacks every
+   * member until its node registers it again, so redis-pubsub.ts tells one gone only when later
+   * reads agree (see `RoomChannels.resubscribed`). A detached member (node '') is left to the
+   * resume sweep, which ends it whatever became of its session.
    */
   reconcileAfterOutage(
     roomId: string,
     snapshot: Record<string, string> | undefined,
-  ): { joined: [id: string, owner: string][]; suspects: string[] } {
+  ): { joined: [id: string, owner: string][]; suspects: [id: string, owner: string][] } {
     const touched = this.touched.get(roomId);
     const joined = this.missedJoins(roomId, touched, snapshot);
-    const suspects = this.absent(roomId, touched, snapshot);
+    const suspects: [string, string][] = [];
+    const owners = this.rooms.get(roomId);
+    for (const id of this.absent(roomId, touched, snapshot)) {
+      const owner = owners?.get(id);
+      if (owner) suspects.push([id, owner]);
+    }
     if (suspects.length === 0) this.touched.delete(roomId);
     return { joined, suspects };
   }
 
-  /** Suspects still absent from a snapshot read a lease later, and not told of since: left. */
-  confirmLeaves(
-    roomId: string,
-    snapshot: Record<string, string> | undefined,
-    suspects: readonly string[],
-  ): string[] {
-    const touched = this.touched.get(roomId);
-    this.touched.delete(roomId);
+  /** Of `ids`, those still members here, absent from the snapshot, not told about since. */
+  stillAbsent(roomId: string, snapshot: Record<string, string>, ids: Iterable<string>): string[] {
     const owners = this.rooms.get(roomId);
-    if (!owners || !touched || !snapshot) return [];
-    const left: string[] = [];
-    for (const id of suspects)
-      if (owners.has(id) && !Object.hasOwn(snapshot, id) && !touched.has(id)) left.push(id);
-    this.removeGone(roomId, left);
-    return left;
+    const touched = this.touched.get(roomId);
+    const out: string[] = [];
+    if (!owners || !touched) return out;
+    for (const id of ids)
+      if (owners.has(id) && !Object.hasOwn(snapshot, id) && !touched.has(id)) out.push(id);
+    return out;
+  }
+
+  /** Reconciliation told these members gone (a later leave of theirs is then dropped). */
+  gone(roomId: string, ids: string[]): void {
+    this.removeGone(roomId, ids);
+  }
+
+  /** The outage's reconciliation of the room is over: envelopes no longer need noting. */
+  settled(roomId: string): void {
+    this.touched.delete(roomId);
   }
 
   private removeGone(roomId: string, ids: string[]): void {
