@@ -67,18 +67,29 @@ test('RESP of CLIENT REPLY SKIP + PUBLISH counts bytes, not characters', () => {
   );
 });
 
-test('after the probe, publishes but one a second go without a reply; all arrive, in order; the queue stays aligned', async () => {
+test('after the probe, publishes report back until one has succeeded, then but one a second go without a reply; all arrive, in order; the queue stays aligned', async () => {
   const { got, sub } = await subscriber('skip-1');
   const c = await commands(redis.url);
   let t = 0;
   const pub = new ReplySkippingPublisher(c, () => t);
   try {
-    await until(() => pub.skipping, 'the probe');
+    await until(() => pub.probed, 'the probe');
+    assert.equal(pub.skipping, false, 'not before a publish has succeeded');
     const admin = redis.client();
+    const first = pub.publish(
+      [
+        ['skip-1', 'm0 ünïcode'],
+        ['skip-1', 'm1 ünïcode'],
+      ],
+      false,
+    );
+    assert.equal(first.length, 2, 'until a publish has succeeded, each reports back');
+    assert.deepEqual(await Promise.all(first), [1, 1]);
+    assert.equal(pub.skipping, true);
     const batch: [string, string][] = [];
-    for (let i = 0; i < 50; i++) batch.push(['skip-1', `m${i} ünïcode`]);
+    for (let i = 2; i < 50; i++) batch.push(['skip-1', `m${i} ünïcode`]);
     const replies = pub.publish(batch, false);
-    assert.equal(replies.length, 1, 'only the first publish on a connection reports back');
+    assert.equal(replies.length, 1, 'then one a second reports back');
     assert.equal(await replies[0], 1);
     t += 500; // within the same second: none reports
     assert.equal(pub.publish([['skip-1', 'm50']], false).length, 0);
@@ -92,7 +103,7 @@ test('after the probe, publishes but one a second go without a reply; all arrive
     assert.deepEqual(got.slice(50), ['m50', 'm51', 'm52']);
     const stats = await admin.info('commandstats');
     const skips = Number(/cmdstat_client\|reply:calls=(\d+)/.exec(stats)?.[1]);
-    assert.equal(skips, 1 + 50, 'the probe, then one SKIP per publish without a reply');
+    assert.equal(skips, 1 + 47 + 1, 'the probe, then one SKIP per publish without a reply');
     admin.disconnect();
   } finally {
     c.disconnect();
@@ -123,28 +134,32 @@ test('a user refused CLIENT: the probe fails, every publish reports back and is 
   }
 });
 
-test('Redis refuses PUBLISH: the first publish reports the refusal and skipping stops until a reconnect', async () => {
+test('Redis refuses PUBLISH: every publish reports the refusal, and skipping never starts, also after a reconnect', async () => {
   const c = await commands(await urlOfUserWithout('nopub2', 'publish'));
   const pub = new ReplySkippingPublisher(c);
   try {
-    await until(() => pub.skipping, 'the probe');
-    const [first, ...rest] = pub.publish(
+    await until(() => pub.probed, 'the probe');
+    const replies = pub.publish(
       [
         ['skip-3', 'a'],
         ['skip-3', 'b'],
       ],
       false,
     );
-    assert.equal(rest.length, 0);
-    await assert.rejects(first!, /NOPERM/);
+    assert.equal(replies.length, 2, 'however fast the first refusal comes back');
+    for (const r of replies) await assert.rejects(r, /NOPERM/);
     assert.equal(pub.skipping, false);
+    assert.equal(pub.probed, false, 'a refusal stops skipping until a reconnect');
     const again = pub.publish([['skip-3', 'c']], false);
     assert.equal(again.length, 1, 'refusals are reported again, one per publish');
     await assert.rejects(again[0]!, /NOPERM/);
-    // A reconnect probes again.
+    // A reconnect probes again; the publishes report back until one succeeds (none will).
     c.disconnect(true);
     await once(c, 'ready');
-    await until(() => pub.skipping, 'the probe after the reconnect');
+    await until(() => pub.probed, 'the probe after the reconnect');
+    const after = pub.publish([['skip-3', 'd']], false);
+    assert.equal(after.length, 1);
+    await assert.rejects(after[0]!, /NOPERM/);
   } finally {
     c.disconnect();
   }

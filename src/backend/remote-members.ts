@@ -122,7 +122,7 @@ export class RemoteMembers {
     this.touched.delete(roomId);
     const joined = this.missedJoins(roomId, touched, snapshot);
     const left = this.absent(roomId, touched, snapshot);
-    this.removeGone(roomId, left);
+    this.gone(roomId, left);
     return { joined, left };
   }
 
@@ -161,18 +161,8 @@ export class RemoteMembers {
 
   /** Of `ids`, those still members here, absent from the snapshot, not told about since. */
   stillAbsent(roomId: string, snapshot: Record<string, string>, ids: Iterable<string>): string[] {
-    const owners = this.rooms.get(roomId);
-    const touched = this.touched.get(roomId);
-    const out: string[] = [];
-    if (!owners || !touched) return out;
-    for (const id of ids)
-      if (owners.has(id) && !Object.hasOwn(snapshot, id) && !touched.has(id)) out.push(id);
-    return out;
-  }
-
-  /** Reconciliation told these members gone (a later leave of theirs is then dropped). */
-  gone(roomId: string, ids: string[]): void {
-    this.removeGone(roomId, ids);
+    const asked = new Set(ids);
+    return this.absent(roomId, this.touched.get(roomId), snapshot).filter((id) => asked.has(id));
   }
 
   /** The outage's reconciliation of the room is over: envelopes no longer need noting. */
@@ -180,7 +170,8 @@ export class RemoteMembers {
     this.touched.delete(roomId);
   }
 
-  private removeGone(roomId: string, ids: string[]): void {
+  /** Reconciliation told these members gone (a later leave of theirs is then dropped). */
+  gone(roomId: string, ids: string[]): void {
     const owners = this.rooms.get(roomId);
     if (!owners || ids.length === 0) return;
     let gone = this.reconciledGone.get(roomId);

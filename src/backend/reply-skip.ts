@@ -12,9 +12,11 @@
  * What the circuit breaker still sees (SPEC.md §7): a connection that is not ready fails the
  * publish at once, as before; and one publish per CHECK_EVERY_MS, and every publish while the
  * circuit is not closed, is sent the ordinary way and reports its outcome, so a Redis that
- * stops answering (a hung server, a cut network) opens the breaker as it did. The first publish
- * on each connection reports back too, and an error reply (a Redis that refuses PUBLISH, an
- * ACL without it) turns skipping off until the next connect, so every refused publish counts.
+ * stops answering (a hung server, a cut network) opens the breaker as it did. On each
+ * connection every publish reports back until one has succeeded (so how many are checked does
+ * not depend on how fast the first reply comes), and an error reply (a Redis that refuses
+ * PUBLISH, an ACL without it) turns skipping off until the next connect, so every refused
+ * publish counts.
  * What is left unseen: a refusal of some channels only (an ACL channel pattern) between two
  * reported publishes.
  *
@@ -48,6 +50,8 @@ export function skipPublishCommand(channel: string, message: string): string {
 
 export class ReplySkippingPublisher {
   /** `CLIENT REPLY ON` succeeded on the connection that is up now. */
+  private replyOn = false;
+  /** ... and a publish on it has succeeded since: publishes may skip their reply. */
   private allowed = false;
   /** Bumped on every connect, so a probe answering for an old connection is ignored. */
   private generation = 0;
@@ -59,12 +63,18 @@ export class ReplySkippingPublisher {
   ) {
     client.on('ready', () => this.probe());
     client.on('close', () => {
-      this.allowed = false;
+      this.replyOn = this.allowed = false;
       this.generation++;
     });
     if (client.status === 'ready') this.probe();
   }
 
+  /** `CLIENT REPLY ON` succeeded on the connection that is up now. */
+  get probed(): boolean {
+    return this.replyOn;
+  }
+
+  /** Publishes may go without their reply now (probed, and one has succeeded since). */
   get skipping(): boolean {
     return this.allowed;
   }
@@ -81,7 +91,8 @@ export class ReplySkippingPublisher {
     for (const [channel, message] of batch) {
       if (stream === undefined || !this.allowed || checked || this.due()) {
         const reply = client.publish(channel, message);
-        reply.catch(this.refused);
+        if (this.replyOn && !this.allowed) reply.then(this.answered(this.generation), this.refused);
+        else reply.catch(this.refused);
         replies.push(reply);
       } else {
         stream.write(skipPublishCommand(channel, message));
@@ -97,8 +108,15 @@ export class ReplySkippingPublisher {
    * again until the next connect, so each failure reaches the breaker as before.
    */
   private readonly refused = (err: unknown): void => {
-    if (err instanceof ReplyError) this.allowed = false;
+    if (err instanceof ReplyError) this.replyOn = this.allowed = false;
   };
+
+  /** A publish on connection `generation` succeeded: from now on replies may be skipped. */
+  private answered(generation: number): () => void {
+    return () => {
+      if (generation === this.generation && this.replyOn) this.allowed = true;
+    };
+  }
 
   private due(): boolean {
     const t = this.now();
@@ -109,12 +127,10 @@ export class ReplySkippingPublisher {
 
   private probe(): void {
     const generation = ++this.generation;
-    this.allowed = false;
+    this.replyOn = this.allowed = false;
     this.client.client('REPLY', 'ON').then(
       () => {
-        if (generation !== this.generation) return;
-        this.allowed = true;
-        this.lastChecked = -Infinity; // the first publish on this connection reports back
+        if (generation === this.generation) this.replyOn = true;
       },
       () => undefined,
     );
