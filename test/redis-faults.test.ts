@@ -112,17 +112,27 @@ test('publishes that fail are counted, never thrown; local delivery goes on; the
   const url = new URL(redis.url);
   url.username = 'nopub';
   url.password = 'pw';
-  const c = await NodeProcess.start({ ...env, REDIS_URL: url.toString(), CB_OPEN_MS: '60000' });
+  // A long lease: the breaker counts consecutive failures, and a successful lease call between
+  // two publishes (under a loaded suite, offers can be 400 ms apart) would reset the count.
+  const c = await NodeProcess.start({
+    ...env,
+    REDIS_URL: url.toString(),
+    CB_OPEN_MS: '60000',
+    NODE_LEASE_MS: '60000',
+  });
   try {
     const r = room();
     const x = await member(c, r);
     const y = await member(c, r);
     assert.deepEqual(await x.next(), joinedMsg(y.id));
-    for (let i = 0; i < 5; i++) {
-      x.send({ type: 'offer', sdp: `local ${i}` });
-      assert.deepEqual(await y.next(), { type: 'offer', sdp: `local ${i}`, from: x.id });
+    // Each offer is delivered locally; its publish fails. Until the circuit opens (bounded).
+    let sent = 0;
+    const open = async () => (await c.metric('signaling_circuit_breaker_open')) === 1;
+    for (; sent < 50 && !(sent >= 3 && (await open())); sent++) {
+      x.send({ type: 'offer', sdp: `local ${sent}` });
+      assert.deepEqual(await y.next(), { type: 'offer', sdp: `local ${sent}`, from: x.id });
     }
-    await eventually(async () => (await c.metric('signaling_circuit_breaker_open')) === 1, 'open');
+    await eventually(open, 'open');
     assert.ok(((await c.metric('signaling_redis_publish_failures_total')) ?? 0) >= 3);
     const refused = await connect(c.url, { roomId: r, v: 2 });
     assert.deepEqual(await refused.closed, { code: 1013, reason: 'Service unavailable' });
