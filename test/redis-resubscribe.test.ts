@@ -126,3 +126,41 @@ test('Redis restarted without its data: the members come back, and the reconcili
     'membership rebuilt',
   );
 });
+
+test('a node that died while Redis lost its data: nobody can reap its members, so after CB_OPEN_MS + NODE_LEASE_MS without its lease they are told gone, once', async () => {
+  const r = `rs-${randomUUID().slice(0, 8)}`;
+  const c = await NodeProcess.start({
+    NODE_LEASE_MS: String(LEASE_MS),
+    CB_ERROR_THRESHOLD: '3',
+    CB_OPEN_MS: '500',
+    REDIS_URL: redis.url,
+  });
+  try {
+    const x = await member(a, r);
+    const q = await member(b, r);
+    const ghost = await member(c, r);
+    assert.deepEqual(await awaitLinked(ghost, x, q), [
+      joined(q.id),
+      joined(ghost.id),
+      joined(ghost.id),
+    ]);
+    const since = [a.logs.length, b.logs.length] as const;
+    await c.kill('SIGKILL');
+    await redis.restart(); // empty: the dead node's lease, members and room index are gone
+    const t0 = Date.now();
+    assert.deepEqual(await x.next(4 * LEASE_MS + 5000), left(ghost.id));
+    assert.deepEqual(await q.next(4 * LEASE_MS + 5000), left(ghost.id));
+    const waited = Date.now() - t0;
+    assert.ok(
+      waited >= 500 + LEASE_MS - 500,
+      `not before CB_OPEN_MS + NODE_LEASE_MS: ${waited} ms`,
+    );
+    const [doneA, doneB] = await Promise.all([reconciled(a, since[0]), reconciled(b, since[1])]);
+    assert.deepEqual([doneA.left, doneB.left], [1, 1]);
+    assert.deepEqual(await awaitLinked(x, q), []);
+    assert.deepEqual(await awaitLinked(q, x), []);
+    assert.deepEqual((await admin.hkeys(`{room:${r}}:members`)).sort(), [x.id, q.id].sort());
+  } finally {
+    await c.kill();
+  }
+});
