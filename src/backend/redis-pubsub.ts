@@ -188,11 +188,12 @@ export class RoomChannels {
    * read again, in batches, in rounds one lease apart:
    * - a member Redis has and this node lacks is told joined at once;
    * - a member this node has and Redis lacks is a suspect. After a restart without data every
-   *   member is missing until its node registers it again, which a node does in the same tick
-   *   that puts its lease back, once its circuit lets it (so within CB_OPEN_MS + a lease). So a
-   *   suspect is told gone when two reads a lease apart lack it and the second finds its node's
-   *   lease in place, or when it stays missing for CB_OPEN_MS + NODE_LEASE_MS (its node is gone
-   *   too: nobody would ever reap it, its room index went with the data).
+   *   member is missing until its node registers it again, which a node does right after the
+   *   tick that puts its lease back (that tick, or the next if it is busy), once its circuit
+   *   lets it (so within CB_OPEN_MS + a lease). So a suspect is told gone when two reads a
+   *   lease apart lack it while its node's lease is in place at both, or when it stays missing
+   *   for CB_OPEN_MS + NODE_LEASE_MS (its node is gone too: nobody would ever reap it, its room
+   *   index went with the data).
    * A read refused (the circuit still open) is tried again next round. Work per outage, not
    * per message; one timer per server.
    */
@@ -202,8 +203,9 @@ export class RoomChannels {
     clearTimeout(this.roundTimer);
     const unread = new Set(this.d.remote.resubscribed());
     this.d.logger.info({ rooms: unread.size }, 'redis subscriber back: reconciling rooms');
-    /** room → suspect → its node, when it was first missed, how many reads missed it. */
-    const watch = new Map<string, Map<string, { owner: string; since: number; reads: number }>>();
+    /** room → suspect → its node, when it was first missed, reads in a row that missed it
+     * while its node's lease was in place. */
+    const watch = new Map<string, Map<string, { owner: string; since: number; live: number }>>();
     const { leaseMs, cbOpenMs } = this.d;
     const maxRounds = Math.ceil((cbOpenMs + leaseMs) / leaseMs) + MAX_RETRY_ROUNDS;
     let rounds = 0;
@@ -222,8 +224,8 @@ export class RoomChannels {
         const left: string[] = [];
         for (const [id, w] of room) {
           if (absent.has(id)) {
-            const confirmed = ++w.reads >= 2 && live.has(w.owner);
-            if (!confirmed && now - w.since < cbOpenMs + leaseMs) continue;
+            w.live = live.has(w.owner) ? w.live + 1 : 0;
+            if (w.live < 2 && now - w.since < cbOpenMs + leaseMs) continue;
             left.push(id);
           }
           room.delete(id);
@@ -236,6 +238,7 @@ export class RoomChannels {
           this.d.remote.settled(roomId);
         }
       });
+      const fresh: { owner: string; live: number }[] = [];
       await this.eachBatch([...unread], async (roomId) => {
         const snapshot = await this.snapshot(roomId);
         if (!snapshot || !current()) return;
@@ -243,12 +246,14 @@ export class RoomChannels {
         const { joined, suspects } = this.d.remote.reconcileAfterOutage(roomId, snapshot);
         told.joined += joined.length;
         this.announce(roomId, joined, []);
-        if (suspects.length > 0)
-          watch.set(
-            roomId,
-            new Map(suspects.map(([id, owner]) => [id, { owner, since: now, reads: 1 }])),
-          );
+        if (suspects.length === 0) return;
+        const room = new Map(suspects.map(([id, owner]) => [id, { owner, since: now, live: 0 }]));
+        watch.set(roomId, room);
+        fresh.push(...room.values());
       });
+      // The first read of a suspect counts too if its node's lease is in place.
+      const liveNow = await this.liveNodes(new Set(fresh.map((w) => w.owner)));
+      for (const w of fresh) if (liveNow.has(w.owner)) w.live = 1;
       if (!current()) return;
       if (unread.size === 0 && watch.size === 0) {
         this.d.logger.info({ ...told, rounds: rounds + 1 }, 'rooms reconciled after the outage');
