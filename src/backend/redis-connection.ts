@@ -114,8 +114,9 @@ export interface RedisConnection {
   /**
    * The subscriber connection is ready again after it had been, and its SUBSCRIBEs are active
    * again: what was published meanwhile is lost. Single Redis only: a Cluster's sharded
-   * subscribers resubscribe inside ioredis without an event to hook, so there only a room's
-   * first SUBSCRIBE is reconciled (docs/architecture.md).
+   * subscribers resubscribe inside ioredis, which says when it has sent the SSUBSCRIBEs
+   * (`subscribersReady`) but not when they are active, so there only a room's first SUBSCRIBE
+   * is reconciled (README, "Subscriptions and delivery").
    */
   onResubscribed(listener: () => void): void;
   /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
@@ -328,7 +329,7 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
       cluster.on('+node', (redis: Redis) => onReadyAgain(redis, listener));
     },
     onResubscribed() {
-      // No event for it (see the interface); nothing to hook.
+      // Not for a Cluster (see the interface).
     },
     onError(listener) {
       cluster.on('error', listener);
