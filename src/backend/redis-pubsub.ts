@@ -64,6 +64,11 @@ export class RoomChannels {
   private segments: Segment[] = [];
   /** The last segment of each room in this turn. */
   private lastSegment = new Map<string, Segment>();
+  /**
+   * Joins and leaves told since the last "rooms reconciled" line: an outage superseded by a
+   * newer one (the subscriber reconnected again) hands its counts on to the next line.
+   */
+  private told = { joined: 0, left: 0 };
   /** Bumped at each resubscription: a confirmation of an older one is dropped. */
   private outage = 0;
   /** The next round of an outage's reconciliation (one timer per server, not per room). */
@@ -209,7 +214,6 @@ export class RoomChannels {
     const { leaseMs, cbOpenMs } = this.d;
     const maxRounds = Math.ceil((cbOpenMs + leaseMs) / leaseMs) + MAX_RETRY_ROUNDS;
     let rounds = 0;
-    const told = { joined: 0, left: 0 };
     const current = () => outage === this.outage && !this.closed;
     const round = async (): Promise<void> => {
       const now = Date.now();
@@ -231,7 +235,7 @@ export class RoomChannels {
           room.delete(id);
         }
         this.d.remote.gone(roomId, left);
-        told.left += left.length;
+        this.told.left += left.length;
         this.announce(roomId, [], left);
         if (room.size === 0) {
           watch.delete(roomId);
@@ -244,7 +248,7 @@ export class RoomChannels {
         if (!snapshot || !current()) return;
         unread.delete(roomId);
         const { joined, suspects } = this.d.remote.reconcileAfterOutage(roomId, snapshot);
-        told.joined += joined.length;
+        this.told.joined += joined.length;
         this.announce(roomId, joined, []);
         if (suspects.length === 0) return;
         const room = new Map(suspects.map(([id, owner]) => [id, { owner, since: now, live: 0 }]));
@@ -256,7 +260,11 @@ export class RoomChannels {
       for (const w of fresh) if (liveNow.has(w.owner)) w.live = 1;
       if (!current()) return;
       if (unread.size === 0 && watch.size === 0) {
-        this.d.logger.info({ ...told, rounds: rounds + 1 }, 'rooms reconciled after the outage');
+        this.d.logger.info(
+          { ...this.told, rounds: rounds + 1 },
+          'rooms reconciled after the outage',
+        );
+        this.told = { joined: 0, left: 0 };
         return;
       }
       if (++rounds >= maxRounds) {
