@@ -133,6 +133,13 @@ export function createRedisConnection(config: Config, name: string): RedisConnec
     commandTimeout: COMMAND_TIMEOUT_MS,
     connectionName: name,
     maxRetriesPerRequest: 1,
+    // A command sent but not answered when a connection drops is not sent again after the
+    // reconnect: by then its caller has had its failure (the command timeout), and Redis may
+    // have run it already, so a PUBLISH would arrive twice and a join script could admit a
+    // client that was told it was refused. ioredis resends them by default, however long the
+    // outage (each reconnect attempt starts a new queue, so its "max retries" flush misses
+    // them). The subscriber turns it back on: a resent SUBSCRIBE is harmless.
+    autoResendUnfulfilledCommands: false,
   };
   return config.redisClusterNodes.length > 0
     ? clusterConnection(config, base)
@@ -222,6 +229,7 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const sub = commands.duplicate({
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
+    autoResendUnfulfilledCommands: true,
   });
   const coalesceSub = coalescePerTurn(sub);
   return {
