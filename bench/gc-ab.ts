@@ -15,9 +15,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import type { RelayCmd, RelayResult } from './generator.js';
-import { BUILD_DIR, Generator, ROOT, startRedis, startSwitchboard, type Proc } from './servers.js';
+import {
+  BUILD_DIR,
+  Generator,
+  ROOT,
+  compileBench,
+  startRedis,
+  startSwitchboard,
+  type Proc,
+} from './servers.js';
 
 const arg = (name: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -100,17 +107,7 @@ interface Row {
   threads: { main: number; others: number }[];
 }
 
-await build({
-  entryPoints: [path.join(ROOT, 'bench/generator.ts'), path.join(ROOT, 'bench/gc-observer.ts')],
-  outdir: BUILD_DIR,
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  packages: 'external',
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  logLevel: 'warning',
-});
+await compileBench(['generator', 'gc-observer']);
 const statsRoot = path.join(ROOT, '.tmp');
 mkdirSync(statsRoot, { recursive: true });
 const gen = new Generator();

@@ -10,7 +10,6 @@
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { apiLoad, type ApiLoadResult } from './api-load.js';
@@ -22,7 +21,7 @@ import { IDLE_CONNS_TARGET_N, idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
-  BUILD_DIR,
+  compileBench,
   Generator,
   HAS_TASKSET,
   ROOT,
@@ -119,21 +118,7 @@ const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 const started = Date.now();
 
 async function compile(): Promise<void> {
-  await build({
-    entryPoints: [
-      path.join(ROOT, 'bench/generator.ts'),
-      path.join(ROOT, 'bench/bare-relay.ts'),
-      path.join(ROOT, 'bench/socketio-relay.ts'),
-    ],
-    outdir: BUILD_DIR,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-  });
+  await compileBench(['generator', 'bare-relay', 'socketio-relay']);
 }
 
 async function withServer<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<T>): Promise<T> {

@@ -8,10 +8,26 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { build } from 'esbuild';
 import type { Command } from './generator.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD_DIR = path.join(ROOT, 'bench/results/build');
+
+/** Bundle bench/<name>.ts files to BUILD_DIR/<name>.mjs (the processes a run starts). */
+export async function compileBench(names: string[]): Promise<void> {
+  await build({
+    entryPoints: names.map((n) => path.join(ROOT, `bench/${n}.ts`)),
+    outdir: BUILD_DIR,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+}
 
 export const HAS_TASKSET = spawnSync('taskset', ['-V']).status === 0;
 const children = new Set<ChildProcess>();
