@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import type { StormResult } from './generator.js';
 import { cpuMs, rssKb } from './proc.js';
 import { Samples } from './stats.js';
 
@@ -28,19 +29,12 @@ export interface IdleConnsCmd {
   pid: number;
 }
 
-export interface IdleConnsResult {
-  n: number;
+/** A storm's figures (the same fields, measured the same way), plus what idle rooms add. */
+export interface IdleConnsResult extends StormResult {
   /** Distinct source addresses the clients bound (one per client). */
   sourceAddresses: number;
-  connPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  baseRssKb: number;
-  rssKb: number;
-  kbPerConn: number;
   /** Server CPU spent per admitted connection while they opened (ms of CPU / N, in µs). */
   serverCpuUsPerConn: number;
-  genCpuPct: number;
   /** The generator's own RSS with every connection open. */
   genRssMb: number;
 }
