@@ -1,7 +1,9 @@
 /**
  * Summarize a V8 .cpuprofile (from `node --cpu-prof`): self time per function, top N, so a
  * profile can be read (and quoted in docs/performance.md) without a flame-graph viewer.
- * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [N]
+ * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [N] [--after=SECONDS]
+ * --after: only the samples taken that long after the profile started (a warm process: the
+ * `--profile=churn` run warms its nodes for MODE.churnWarmMs first and says what to pass).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,14 +15,26 @@ interface Node {
   children?: number[];
 }
 
-const file = process.argv[2];
-if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [N]');
-const top = Number(process.argv[3] ?? 30);
-const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[] };
+const [file, topArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [N] [--after=SECONDS]');
+const top = Number(topArg ?? 30);
+const afterArg = process.argv.find((a) => a.startsWith('--after='));
+const afterUs = afterArg ? Number(afterArg.slice('--after='.length)) * 1e6 : 0;
+const prof = JSON.parse(readFileSync(file, 'utf8')) as {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+};
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const hits = new Map<number, number>();
-for (const s of prof.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
-const total = prof.samples.length;
+let at = 0;
+let total = 0;
+prof.samples.forEach((s, i) => {
+  at += prof.timeDeltas[i] ?? 0;
+  if (at < afterUs) return;
+  hits.set(s, (hits.get(s) ?? 0) + 1);
+  total++;
+});
 const self = new Map<string, number>();
 const label = (n: Node) => {
   const f = n.callFrame;

@@ -56,6 +56,7 @@ const MODE = quick
       idleConnsN: 10_000,
       idleConnsReps: 1 as number | undefined,
       churnMs: 2500,
+      churnWarmMs: 1000,
       settleMs: 500,
     }
   : {
@@ -74,6 +75,10 @@ const MODE = quick
       // open-files limit leaves fewer connections (RSS per connection moves ±10 % run to run).
       idleConnsReps: undefined as number | undefined,
       churnMs: 6000,
+      // Unmeasured churn first on every server: a node's CPU per join+leave falls for its first
+      // ~13,000 operations (V8 compiling the admission path; bench/churn-curve.ts), the bare
+      // relay's much smaller code is warm within a second. A server in production is warm.
+      churnWarmMs: 10_000,
       settleMs: 1500,
     };
 const numArg = (name: string) => {
@@ -352,12 +357,12 @@ async function redisScenarios(gen: Generator): Promise<void> {
       durationMs,
       pids,
     });
-  // Both servers warmed first with a third of the run, unmeasured, as the cross-node scenario
-  // warms its nodes: measured cold, a node's TurboFan threads took 20–25 % of its CPU during
-  // the churn (perf record -e cpu-clock), a start-up cost that a longer run amortizes and the
-  // bare relay's much smaller code hardly pays (docs/performance.md, issue 11).
+  // Both servers warmed first, unmeasured (MODE.churnWarmMs): measured cold, a node's TurboFan
+  // threads took 20–25 % of its CPU during the churn (perf record -e cpu-clock) and its CPU per
+  // join+leave was 2–3× its warm figure for the first ~8 s (bench/churn-curve.ts), a start-up
+  // cost that the bare relay's much smaller code hardly pays (docs/performance.md, issue 11).
   const warmChurn = (urls: string[], pids: number[]) =>
-    churnCmd(urls, pids, 'churn-warm', Math.round(MODE.churnMs / 3));
+    churnCmd(urls, pids, 'churn-warm', MODE.churnWarmMs);
   const churnOf = (urls: string[], pids: number[]) => churnCmd(urls, pids, 'churn', MODE.churnMs);
   if (enabled('churn'))
     await withServer(
@@ -660,18 +665,26 @@ async function profileRun(gen: Generator): Promise<void> {
     const redisUrl = `redis://127.0.0.1:${redis.port}`;
     const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
     const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
-    const r = await gen.run<ChurnResult>({
-      kind: 'churn',
-      urls: [a.url, b.url],
-      tag: 'prof',
-      rooms: 50,
-      concurrency: 20,
-      durationMs: MODE.churnMs * 2,
-      pids: [a.pid, b.pid, redis.pid],
-    });
+    const churn = (tag: string, durationMs: number) =>
+      gen.run<ChurnResult>({
+        kind: 'churn',
+        urls: [a.url, b.url],
+        tag,
+        rooms: 50,
+        concurrency: 20,
+        durationMs,
+        pids: [a.pid, b.pid, redis.pid],
+      });
+    // Warmed as the churn scenario warms them; the profile covers both parts.
+    const started = Date.now();
+    await churn('prof-warm', MODE.churnWarmMs);
+    const warmS = Math.ceil((Date.now() - started) / 1000) + 1;
+    const r = await churn('prof', MODE.churnMs * 2);
     log(`profile churn: ${r.opsPerSec.toFixed(0)} join+leave/s, ${r.cpuUsPerOp.toFixed(1)} µs/op`);
     for (const p of [a, b, redis]) await p.stop();
-    log(`churn profiles in ${dir}`);
+    log(
+      `churn profiles in ${dir}; the warm part excluded: npx tsx bench/profile-summary.ts FILE 40 --after=${warmS}`,
+    );
     return;
   }
   if (args.includes('--profile=cross')) {
