@@ -499,9 +499,37 @@ async function redisScenarios(gen: Generator): Promise<void> {
       await a.stop();
       await b.stop();
     }
+    if (enabled('idle')) await idleWithoutPings(redis);
     if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
   } finally {
     await redis.stop();
+  }
+}
+
+/**
+ * The idle scenario again on two fresh nodes whose SPEC §3 pings fall outside the window
+ * (HEARTBEAT_INTERVAL_MS 600000): the node CPU that grows with the rooms apart from the ping
+ * each connection is owed (the 10,000-room run holds 10,000 connections).
+ */
+async function idleWithoutPings(redis: Proc): Promise<void> {
+  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const env = { HEARTBEAT_INTERVAL_MS: '600000' };
+  const a = await startSwitchboard({ redisUrl, name: 'node-a-nopings', env });
+  const b = await startSwitchboard({ redisUrl, name: 'node-b-nopings', env });
+  try {
+    for (const rooms of IDLE_ROOMS) {
+      const probe = singleProbe(redis.port, redis.pid);
+      const r = await idleRun([a.url, b.url], probe, [a.pid, b.pid], rooms, IDLE_WINDOW_MS).finally(
+        () => probe.close(),
+      );
+      log(
+        `idle ${rooms} rooms, pings off: node cpu ${r.nodeCpuPct.map((c) => c.toFixed(2)).join(' + ')} %`,
+      );
+      (results.idleNoPings ??= []).push(r);
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 }
 
