@@ -119,6 +119,13 @@ export interface RedisConnection {
    * is reconciled (README, "Subscriptions and delivery").
    */
   onResubscribed(listener: () => void): void;
+  /**
+   * Resolves once the subscription of these channels (one room's: one slot) is known active
+   * after an `onResubscribed`; rejects when that is not known yet (try again later). Single
+   * Redis: at once (the PING proved it). Cluster: a second SSUBSCRIBE of the channels, answered
+   * on the shard's subscriber connection.
+   */
+  confirmSubscribed(channels: string[]): Promise<void>;
   /** Errors of any of the connections (ioredis reports them as events, and reconnects). */
   onError(listener: (err: Error) => void): void;
   /** Graceful: pending commands (the last publishes) are written before the connections close. */
@@ -268,6 +275,7 @@ function singleConnection(url: string, base: RedisOptions): RedisConnection {
       // behind it is answered once every SUBSCRIBE is active.
       onReadyAgain(sub, () => void sub.ping().then(listener, () => undefined));
     },
+    confirmSubscribed: () => Promise.resolve(),
     onError(listener) {
       commands.on('error', listener);
       sub.on('error', listener);
@@ -338,6 +346,16 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     },
     onResubscribed() {
       // Not for a Cluster (see the interface).
+    },
+    // A second SSUBSCRIBE of a room's channels (one slot, so one shard's subscriber): its reply
+    // on that shard's current connection says they are active there, whatever the order with
+    // ioredis' own resubscription (which may also still be waiting for the connection: then so
+    // does this, up to the command timeout). ioredis keeps a list of the channels to resubscribe
+    // and this appends them once more (its addChannels concatenates; the room's SUNSUBSCRIBE
+    // drops every copy): one copy per confirmation, i.e. per room at most once per coalesced
+    // resubscription and per round a lease apart while unconfirmed; never per message.
+    async confirmSubscribed(channels) {
+      await cluster.ssubscribe(...channels);
     },
     onError(listener) {
       cluster.on('error', listener);

@@ -188,9 +188,11 @@ export class RoomChannels {
   }
 
   /**
-   * The subscriber connection is back and its SUBSCRIBEs are active again: whatever was
-   * published on the room channels meanwhile is lost (pub/sub keeps nothing). Every room is
-   * read again, in batches, in rounds one lease apart:
+   * The subscriber connection is back: whatever was published on the room channels meanwhile
+   * is lost (pub/sub keeps nothing). Every room is read again, in batches, in rounds one lease
+   * apart, each room's first read once its subscription is known active (at once on a single
+   * Redis, where a PING proved it; on a Cluster an SSUBSCRIBE of its channels answered,
+   * `confirm`):
    * - a member Redis has and this node lacks is told joined at once;
    * - a member this node has and Redis lacks is a suspect. After a restart without data every
    *   member is missing until its node registers it again, which a node does right after the
@@ -199,8 +201,8 @@ export class RoomChannels {
    *   lease apart lack it while its node's lease is in place at both, or when it stays missing
    *   for CB_OPEN_MS + NODE_LEASE_MS (its node is gone too: nobody would ever reap it, its room
    *   index went with the data).
-   * A read refused (the circuit still open) is tried again next round. Work per outage, not
-   * per message; one timer per server.
+   * A read refused (the circuit still open) or a subscription not confirmed is tried again
+   * next round. Work per outage, not per message; one timer per server.
    */
   readonly resubscribed = (): void => {
     if (this.closed) return;
@@ -243,7 +245,12 @@ export class RoomChannels {
         }
       });
       const fresh: { owner: string; live: number }[] = [];
+      let unconfirmed = 0;
       await this.eachBatch([...unread], async (roomId) => {
+        if (!current()) return; // superseded: not confirmed again for nothing
+        const subscription = await this.confirm(roomId);
+        if (subscription === 'unconfirmed') unconfirmed++;
+        if (subscription !== 'active') return;
         const snapshot = await this.snapshot(roomId);
         if (!snapshot || !current()) return;
         unread.delete(roomId);
@@ -259,6 +266,8 @@ export class RoomChannels {
       const liveNow = await this.liveNodes(new Set(fresh.map((w) => w.owner)));
       for (const w of fresh) if (liveNow.has(w.owner)) w.live = 1;
       if (!current()) return;
+      if (unconfirmed > 0)
+        this.d.logger.info({ rooms: unconfirmed }, 'subscriptions not confirmed: tried next round');
       if (unread.size === 0 && watch.size === 0) {
         this.d.logger.info(
           { ...this.told, rounds: rounds + 1 },
@@ -277,6 +286,27 @@ export class RoomChannels {
     };
     void round();
   };
+
+  /**
+   * Before a room's first read after an outage: is its subscription known active again? On a
+   * Cluster ioredis only says it sent the SSUBSCRIBEs (`RedisConnection.confirmSubscribed`).
+   * 'active' too for a room unsubscribed meanwhile (its read finds nothing to tell); 'refused'
+   * while the circuit is open (its read would be).
+   */
+  private async confirm(roomId: string): Promise<'active' | 'refused' | 'unconfirmed'> {
+    const channels = [this.d.keys.room(roomId), this.d.keys.direct(roomId, this.d.serverId)];
+    // Checked in the turn the SSUBSCRIBE is issued: one issued after the room's SUNSUBSCRIBE
+    // would subscribe it again.
+    if (!this.channels.has(channels[0]!)) return 'active';
+    if (this.d.breaker.isOpen) return 'refused';
+    try {
+      await this.d.conn.confirmSubscribed(channels);
+      return 'active';
+    } catch (err) {
+      this.d.logger.debug({ err: errorMessage(err), roomId }, 'subscription not confirmed');
+      return 'unconfirmed';
+    }
+  }
 
   /** Which of these nodes have a lease in Redis (an unreadable one counts as not). */
   private async liveNodes(nodes: Set<string>): Promise<Set<string>> {
