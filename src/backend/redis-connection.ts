@@ -8,7 +8,8 @@
  *   auto-pipelining is off, for the reason given there.
  * - subscriptions: a dedicated subscriber connection (SUBSCRIBE) for a single Redis; the
  *   cluster's sharded subscribers (SSUBSCRIBE, one connection per master) for a Cluster. Both
- *   resubscribe by themselves after a reconnect.
+ *   resubscribe by themselves after a reconnect; `onResubscribed` and `confirmSubscribed` say
+ *   when what was published meanwhile may be lost and when a room's subscription is back.
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -23,6 +24,18 @@ const COMMAND_TIMEOUT_MS = 2000;
 export function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2000);
 }
+
+/**
+ * A Cluster's resubscriptions are told once ioredis' `subscribersReady` events have been quiet
+ * this long, or RESUBSCRIBED_MAX_WAIT_MS after the first of a burst (so the rooms of the other
+ * shards are not kept waiting by one that stays away). ioredis emits the event after every
+ * reset of its sharded subscribers (one replaced after its connection dropped, or the slots
+ * moved), and while a shard stays unreachable it replaces that subscriber over and over,
+ * emitting it each time whether or not the new connection came up: measured with ioredis 6.0,
+ * about 75 a second while a master was down or refused connections.
+ */
+const RESUBSCRIBED_QUIET_MS = 500;
+const RESUBSCRIBED_MAX_WAIT_MS = 5000;
 
 /** claim.lua: { status, id, mailbox, members, detachedMs, detached }. */
 export type ClaimReply = [number, string?, string[]?, string[]?, number?, string[]?];
@@ -112,11 +125,12 @@ export interface RedisConnection {
    */
   onReconnect(listener: () => void): void;
   /**
-   * The subscriber connection is ready again after it had been, and its SUBSCRIBEs are active
-   * again: what was published meanwhile is lost. Single Redis only: a Cluster's sharded
-   * subscribers resubscribe inside ioredis, which says when it has sent the SSUBSCRIBEs
-   * (`subscribersReady`) but not when they are active, so there only a room's first SUBSCRIBE
-   * is reconciled (README, "Subscriptions and delivery").
+   * The subscriptions were restored after a subscriber connection had been lost: what was
+   * published meanwhile is lost. Single Redis: the subscriber connection is ready again and a
+   * PING behind ioredis' resubscription has answered, so every SUBSCRIBE is active again.
+   * Cluster: ioredis replaced a shard's sharded subscriber (or the slots moved) and has sent the
+   * SSUBSCRIBEs (`subscribersReady`), which does not say they are active, nor that the new
+   * connection stayed up; so each room is confirmed with `confirmSubscribed` before it is read.
    */
   onResubscribed(listener: () => void): void;
   /**
@@ -226,6 +240,43 @@ function onReadyAgain(client: Redis, listener: () => void): void {
   });
 }
 
+/**
+ * The Cluster's `subscribersReady` events once it has connected, coalesced (see
+ * RESUBSCRIBED_QUIET_MS): one timer per node.
+ */
+function clusterResubscriptions(cluster: Cluster): {
+  listen(listener: () => void): void;
+  arm(): void;
+  stop(): void;
+} {
+  const listeners: (() => void)[] = [];
+  let armed = false;
+  let first = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const fire = () => {
+    timer = undefined;
+    if (armed) for (const listener of listeners) listener();
+  };
+  cluster.on('subscribersReady', () => {
+    if (!armed) return; // the first connect's: nothing was subscribed yet
+    const now = performance.now();
+    if (timer === undefined) first = now;
+    clearTimeout(timer);
+    const delay = Math.min(RESUBSCRIBED_QUIET_MS, first + RESUBSCRIBED_MAX_WAIT_MS - now);
+    timer = setTimeout(fire, Math.max(0, delay));
+    timer.unref();
+  });
+  return {
+    listen: (listener) => void listeners.push(listener),
+    arm: () => void (armed = true),
+    stop() {
+      armed = false;
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
 function singleConnection(url: string, base: RedisOptions): RedisConnection {
   const commands = new Redis(url, { ...base, enableOfflineQueue: false, retryStrategy });
   const coalesce = coalescePerTurn(commands);
@@ -316,6 +367,7 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
     redisOptions: { ...redisOptions, ...auth },
   });
   const turn = clusterTurn(cluster);
+  const resubscriptions = clusterResubscriptions(cluster);
   return {
     cluster: true,
     commands: cluster,
@@ -332,6 +384,7 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
       await Promise.allSettled(
         cluster.nodes('master').map((n) => (n.status === 'wait' ? n.connect() : undefined)),
       );
+      resubscriptions.arm();
     },
     subscribe: (channels) => cluster.ssubscribe(...channels),
     unsubscribe: (channels) => cluster.sunsubscribe(...channels),
@@ -344,8 +397,8 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
       // One connection per master, created lazily and on topology changes.
       cluster.on('+node', (redis: Redis) => onReadyAgain(redis, listener));
     },
-    onResubscribed() {
-      // Not for a Cluster (see the interface).
+    onResubscribed(listener) {
+      resubscriptions.listen(listener);
     },
     // A second SSUBSCRIBE of a room's channels (one slot, so one shard's subscriber): its reply
     // on that shard's current connection says they are active there, whatever the order with
@@ -361,10 +414,12 @@ function clusterConnection(config: Config, base: RedisOptions): RedisConnection 
       cluster.on('error', listener);
     },
     async quit() {
+      resubscriptions.stop();
       await cluster.quit().catch(() => undefined);
       cluster.disconnect();
     },
     disconnect() {
+      resubscriptions.stop();
       cluster.disconnect();
     },
   };

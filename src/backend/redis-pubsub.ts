@@ -3,8 +3,8 @@
  * in, the publishes of one event-loop turn batched per room and channel, the receive path (own
  * echo dropped unparsed, envelopes tracked in `RemoteMembers` and delivered in order), and the
  * reconciliation of a room's membership with Redis when a subscription could have missed
- * envelopes: right after a room's first SUBSCRIBE, and after the subscriber connection comes
- * back from an outage.
+ * envelopes: right after a room's first SUBSCRIBE, and after a subscriber connection comes
+ * back from an outage (on a Cluster, any shard's).
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -188,11 +188,11 @@ export class RoomChannels {
   }
 
   /**
-   * The subscriber connection is back: whatever was published on the room channels meanwhile
-   * is lost (pub/sub keeps nothing). Every room is read again, in batches, in rounds one lease
-   * apart, each room's first read once its subscription is known active (at once on a single
-   * Redis, where a PING proved it; on a Cluster an SSUBSCRIBE of its channels answered,
-   * `confirm`):
+   * A subscriber connection is back (on a Cluster: a shard's, coalesced): whatever was
+   * published on the room channels meanwhile is lost (pub/sub keeps nothing). Every room is
+   * read again, in batches, in rounds one lease apart, each room's first read once its
+   * subscription is known active (at once on a single Redis, where a PING proved it; on a
+   * Cluster an SSUBSCRIBE of its channels answered, `confirm`):
    * - a member Redis has and this node lacks is told joined at once;
    * - a member this node has and Redis lacks is a suspect. After a restart without data every
    *   member is missing until its node registers it again, which a node does right after the
@@ -201,8 +201,8 @@ export class RoomChannels {
    *   lease apart lack it while its node's lease is in place at both, or when it stays missing
    *   for CB_OPEN_MS + NODE_LEASE_MS (its node is gone too: nobody would ever reap it, its room
    *   index went with the data).
-   * A read refused (the circuit still open) or a subscription not confirmed is tried again
-   * next round. Work per outage, not per message; one timer per server.
+   * A read refused (the circuit still open) or a subscription not confirmed (its shard still
+   * away) is tried again next round. Work per outage, not per message; one timer per server.
    */
   readonly resubscribed = (): void => {
     if (this.closed) return;

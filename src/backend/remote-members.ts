@@ -4,8 +4,9 @@
  * join/leave envelopes of the room channel, and by one reconciliation with Redis right after a
  * room's SUBSCRIBE is active. Used to route directed (v2 `to`) messages to the target's node
  * channel, to answer `unknown-peer` without a lookup, and to drop duplicate join announcements.
- * After the subscriber connection comes back from an outage, every subscribed room is
- * reconciled again: joins at once, leaves once later reads confirm them (`reconcileAfterOutage`).
+ * After a subscriber connection comes back from an outage (on a Cluster, any shard's), every
+ * subscribed room is reconciled again: joins at once, leaves once later reads confirm them
+ * (`reconcileAfterOutage`).
  * Pure bookkeeping, no I/O: redis.ts does the talking.
  */
 import { API_SENDER_ID, type Envelope } from './backend.js';
@@ -127,9 +128,10 @@ export class RemoteMembers {
   }
 
   /**
-   * The subscriber connection came back and every SUBSCRIBE is active again: what was
-   * published while it was away is lost. Starts a new window of told-about ids per room and
-   * returns the rooms to reconcile (`reconcileAfterOutage`, then `stillAbsent` and `gone`).
+   * A subscriber connection came back (on a Cluster each room's subscription is confirmed
+   * before its read): what was published while it was away is lost. Starts a new window of
+   * told-about ids per room and returns the rooms to reconcile (`reconcileAfterOutage`, then
+   * `stillAbsent` and `gone`).
    */
   resubscribed(): string[] {
     for (const roomId of this.rooms.keys()) this.touched.set(roomId, new Set());
