@@ -44,15 +44,43 @@ function value(token: string): string {
   return token.indexOf('\\') === -1 ? token.slice(1, -1) : (JSON.parse(token) as string);
 }
 
-/** An offer or answer whose `sdp` is unescaped on first read (then kept). */
+/**
+ * An offer or answer whose `sdp` is unescaped on first read (then kept). `sdp` is an own
+ * enumerable accessor, so spreading and JSON.stringify see it as a plain object's field; its
+ * getter is one function shared by every message. An object literal with `get sdp()` made a
+ * new getter per message, and with it a new hidden class each time (an accessor lives in the
+ * class's descriptors): those old-space classes kept the getter's closure, hence the token and
+ * the whole frame text, alive through every scavenge until the next mark-compact. Under the
+ * cross-node bench load that promoted about 450 KB per scavenge; creating the message was also
+ * 4× slower, and spreading it 2.4× slower (docs/performance.md, "What a scavenge keeps").
+ */
+class SdpMessage {
+  readonly type: 'offer' | 'answer';
+  declare readonly sdp: string;
+  #token: string;
+  #sdp: string | undefined = undefined;
+
+  constructor(type: 'offer' | 'answer', token: string) {
+    this.type = type;
+    this.#token = token;
+    Object.defineProperty(this, 'sdp', SDP_FIELD);
+  }
+
+  static sdpOf(m: SdpMessage): string {
+    return (m.#sdp ??= value(m.#token));
+  }
+}
+
+const SDP_FIELD: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: SdpMessage): string {
+    return SdpMessage.sdpOf(this);
+  },
+};
+
 function sdpMessage(type: 'offer' | 'answer', token: string): SignalMessage {
-  let sdp: string | undefined;
-  return {
-    type,
-    get sdp(): string {
-      return (sdp ??= value(token));
-    },
-  };
+  return new SdpMessage(type, token);
 }
 
 /** parseMessage's answer for `text` if it is one of the shapes above, else undefined. */
