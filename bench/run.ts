@@ -89,6 +89,8 @@ const numArg = (name: string) => {
 const FIXED_RATE = numArg('rate') ?? 2000;
 if (numArg('reps') !== undefined)
   MODE.reps = MODE.headlineReps = MODE.idleConnsReps = numArg('reps')!;
+/** --warmup=MS: unmeasured sending after a relay's rooms are ready (default 1000; quick 300). */
+if (numArg('warmup') !== undefined) MODE.warmupMs = numArg('warmup')!;
 /** --idleconns=N: the idle-connections scenario's N (default 100,000; quick 10,000). */
 if (numArg('idleconns') !== undefined) MODE.idleConnsN = numArg('idleconns')!;
 /** --rooms=N: the K=2 scenarios with N rooms (default 50; issue 11 asks for 500 as well). */

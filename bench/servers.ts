@@ -161,7 +161,7 @@ async function startProc(
 }
 
 /** Limits high enough that the benchmark never trips them: every drop would count as loss. */
-const HIGH_LIMITS: Record<string, string> = {
+export const HIGH_LIMITS: Record<string, string> = {
   RATE_LIMIT_CONN_PER_10S: '1000000000',
   RATE_LIMIT_MESSAGES_PER_10S: '1000000000',
   RATE_LIMIT_IP_MSGS_PER_10S: '1000000000',
