@@ -44,43 +44,44 @@ function value(token: string): string {
   return token.indexOf('\\') === -1 ? token.slice(1, -1) : (JSON.parse(token) as string);
 }
 
+/** Where an offer's or answer's `sdp` token waits until something reads `sdp`. */
+const SDP_TOKEN = Symbol('sdp token');
+
 /**
- * An offer or answer whose `sdp` is unescaped on first read (then kept). `sdp` is an own
- * enumerable accessor, so spreading and JSON.stringify see it as a plain object's field; its
- * getter is one function shared by every message. An object literal with `get sdp()` made a
- * new getter per message, and with it a new hidden class each time (an accessor lives in the
- * class's descriptors): those old-space classes kept the getter's closure, hence the token and
- * the whole frame text, alive through every scavenge until the next mark-compact. Under the
- * cross-node bench load that promoted about 450 KB per scavenge; creating the message was also
- * 4× slower, and spreading it 2.4× slower (docs/performance.md, "What a scavenge keeps").
+ * The shared accessor of every scanned offer and answer: unescapes the token on first read and
+ * makes `sdp` a plain data field from then on.
  */
-class SdpMessage {
-  readonly type: 'offer' | 'answer';
-  declare readonly sdp: string;
-  #token: string;
-  #sdp: string | undefined = undefined;
-
-  constructor(type: 'offer' | 'answer', token: string) {
-    this.type = type;
-    this.#token = token;
-    Object.defineProperty(this, 'sdp', SDP_FIELD);
-  }
-
-  static sdpOf(m: SdpMessage): string {
-    return (m.#sdp ??= value(m.#token));
-  }
-}
-
 const SDP_FIELD: PropertyDescriptor = {
   enumerable: true,
   configurable: true,
-  get(this: SdpMessage): string {
-    return SdpMessage.sdpOf(this);
+  get(this: { [SDP_TOKEN]: string }): string {
+    const sdp = value(this[SDP_TOKEN]);
+    Object.defineProperty(this, 'sdp', {
+      value: sdp,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    return sdp;
   },
 };
 
+/**
+ * An offer or answer whose `sdp` is unescaped on first read (then kept): a plain object (the
+ * prototype, keys and JSON of JSON.parse's) whose `sdp` is an own enumerable accessor with one
+ * getter shared by every message, the token in a non-enumerable symbol field. An object literal
+ * with `get sdp()` made a new getter per message, and with it a new hidden class each time (an
+ * accessor lives in the class's descriptors): those old-space classes kept the getter's closure,
+ * hence the token and the whole frame text, alive through every scavenge until the next
+ * mark-compact. Under the cross-node bench load that promoted about 450 KB per scavenge; making
+ * the message also cost 2-3x as much, and spreading it 2x (docs/performance.md, "What a
+ * scavenge keeps").
+ */
 function sdpMessage(type: 'offer' | 'answer', token: string): SignalMessage {
-  return new SdpMessage(type, token);
+  const message = { type } as SignalMessage;
+  Object.defineProperty(message, SDP_TOKEN, { value: token, writable: true });
+  Object.defineProperty(message, 'sdp', SDP_FIELD);
+  return message;
 }
 
 /** parseMessage's answer for `text` if it is one of the shapes above, else undefined. */
