@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisClusterNodes } from './helpers/redis.js';
-import { NodeProcess, awaitLinked, eventually, type LogLine } from './helpers/node-process.js';
+import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
+import { joined, left, reconciledLines, total } from './helpers/reconcile.js';
 import { memberV2, settle, type TestClient } from './helpers/server.js';
 
 // Longer than B's subscriber is kept away below, so nobody takes a node for crashed.
@@ -57,12 +58,6 @@ after(
 );
 
 const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);
-const joined = (id: string) => ({
-  type: 'control',
-  action: 'peer-joined',
-  payload: { peerId: id },
-});
-const left = (id: string) => ({ type: 'peer-disconnected', peerId: id });
 
 /** The master (index into cluster.servers) that owns `key`'s slot. */
 async function masterOf(key: string): Promise<number> {
@@ -91,10 +86,6 @@ async function shardSubscriptions(m: Redis, channel: string): Promise<number> {
   const [, n] = (await m.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
   return n;
 }
-
-const reconciledLines = (node: NodeProcess, since: number) =>
-  node.logs.slice(since).filter((l) => l.msg === 'rooms reconciled after the outage');
-const total = (lines: LogLine[], key: string) => lines.reduce((n, l) => n + Number(l[key]), 0);
 
 const BACK = 'redis subscriber back: reconciling rooms';
 

@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually, type LogLine } from './helpers/node-process.js';
+import { joined, left, reconciledLines, total } from './helpers/reconcile.js';
 import { expectSilence, memberV2, settle, type TestClient } from './helpers/server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -51,12 +52,6 @@ after(
 );
 
 const member = (node: NodeProcess, roomId: string) => memberV2(node.url, roomId, clients);
-const joined = (id: string) => ({
-  type: 'control',
-  action: 'peer-joined',
-  payload: { peerId: id },
-});
-const left = (id: string) => ({ type: 'peer-disconnected', peerId: id });
 
 /**
  * The lines a node logged, after its first `since` lines, when an outage's reconciliation was
@@ -67,13 +62,10 @@ async function reconciled(
   since: number,
   until: (lines: LogLine[]) => boolean = (lines) => lines.length > 0,
 ): Promise<LogLine[]> {
-  const lines = () =>
-    node.logs.slice(since).filter((l) => l.msg === 'rooms reconciled after the outage');
+  const lines = () => reconciledLines(node, since);
   await eventually(async () => until(lines()), 'the reconciliation after the outage', 20_000);
   return lines();
 }
-
-const total = (lines: LogLine[], key: string) => lines.reduce((n, l) => n + Number(l[key]), 0);
 
 test('a join and a leave announced while a node was cut off reach its peers once it is back; a member that stayed is not announced', async () => {
   const r = `rs-${randomUUID().slice(0, 8)}`;
