@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { ChurnResult } from './generator.js';
 import { commandStats, diffStats } from './idle.js';
-import { Generator, startBare, startRedis, startSwitchboard } from './servers.js';
+import { churnCmd, Generator, startBare, startRedis, startSwitchboard } from './servers.js';
 
 const arg = (name: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -55,7 +55,7 @@ function sysPerCycle(pids: number[], before: [number, number, number][], cycles:
 
 const gen = new Generator();
 const churn = (urls: string[], pids: number[], tag: string, durationMs = ms) =>
-  gen.run<ChurnResult>({ kind: 'churn', urls, tag, rooms: 50, concurrency: 20, durationMs, pids });
+  gen.run<ChurnResult>(churnCmd(urls, pids, tag, durationMs));
 
 async function runOne(root: string, tag: string): Promise<Row> {
   if (memory) {

@@ -6,7 +6,7 @@
  *   npx tsx bench/churn-curve.ts [--windows=12] [--ms=2000] [--root=DIR]
  */
 import type { ChurnResult } from './generator.js';
-import { Generator, startBare, startRedis, startSwitchboard } from './servers.js';
+import { churnCmd, Generator, startBare, startRedis, startSwitchboard } from './servers.js';
 
 const arg = (name: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -16,15 +16,7 @@ const root = arg('root');
 
 const gen = new Generator();
 const churn = (urls: string[], pids: number[], tag: string) =>
-  gen.run<ChurnResult>({
-    kind: 'churn',
-    urls,
-    tag,
-    rooms: 50,
-    concurrency: 20,
-    durationMs: ms,
-    pids,
-  });
+  gen.run<ChurnResult>(churnCmd(urls, pids, tag, ms));
 
 const redis = await startRedis();
 const redisUrl = `redis://127.0.0.1:${redis.port}`;

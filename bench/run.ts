@@ -21,6 +21,7 @@ import { IDLE_CONNS_TARGET_N, idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
 import { evaluateTargets, printReport, type RunResults, type Server } from './report.js';
 import {
+  churnCmd,
   compileBench,
   Generator,
   HAS_TASKSET,
@@ -349,23 +350,15 @@ async function singleNodeForCross(gen: Generator): Promise<void> {
 }
 
 async function redisScenarios(gen: Generator): Promise<void> {
-  const churnCmd = (urls: string[], pids: number[], tag: string, durationMs: number) =>
-    gen.run<ChurnResult>({
-      kind: 'churn',
-      urls,
-      tag,
-      rooms: 50,
-      concurrency: 20,
-      durationMs,
-      pids,
-    });
+  const churnRun = (urls: string[], pids: number[], tag: string, durationMs: number) =>
+    gen.run<ChurnResult>(churnCmd(urls, pids, tag, durationMs));
   // Both servers warmed first, unmeasured (MODE.churnWarmMs): measured cold, a node's TurboFan
   // threads took 20–25 % of its CPU during the churn (perf record -e cpu-clock) and its CPU per
   // join+leave was 2–3× its warm figure for the first ~8 s (bench/churn-curve.ts), a start-up
   // cost that the bare relay's much smaller code hardly pays (docs/performance.md, issue 11).
   const warmChurn = (urls: string[], pids: number[]) =>
-    churnCmd(urls, pids, 'churn-warm', MODE.churnWarmMs);
-  const churnOf = (urls: string[], pids: number[]) => churnCmd(urls, pids, 'churn', MODE.churnMs);
+    churnRun(urls, pids, 'churn-warm', MODE.churnWarmMs);
+  const churnOf = (urls: string[], pids: number[]) => churnRun(urls, pids, 'churn', MODE.churnMs);
   if (enabled('churn'))
     await withServer(
       () => startBare(),
@@ -696,15 +689,7 @@ async function profileRun(gen: Generator): Promise<void> {
     const a = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-a' });
     const b = await startSwitchboard({ redisUrl, nodeArgs, name: 'node-b' });
     const churn = (tag: string, durationMs: number) =>
-      gen.run<ChurnResult>({
-        kind: 'churn',
-        urls: [a.url, b.url],
-        tag,
-        rooms: 50,
-        concurrency: 20,
-        durationMs,
-        pids: [a.pid, b.pid, redis.pid],
-      });
+      gen.run<ChurnResult>(churnCmd([a.url, b.url], [a.pid, b.pid, redis.pid], tag, durationMs));
     // Warmed as the churn scenario warms them; the profile covers both parts.
     const started = Date.now();
     await churn('prof-warm', MODE.churnWarmMs);

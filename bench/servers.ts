@@ -9,7 +9,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { build } from 'esbuild';
-import type { Command } from './generator.js';
+import type { ChurnCmd, Command } from './generator.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD_DIR = path.join(ROOT, 'bench/results/build');
@@ -264,4 +264,19 @@ export class Generator {
     this.child.disconnect();
     children.delete(this.child);
   }
+}
+
+/**
+ * The bench's join churn (SPEC-shaped v2 joins and closes): 50 rooms, `concurrency` loops (20
+ * unless said), for `durationMs`. One builder for run.ts, webhooks.ts and the churn tools (here, not in generator.ts,
+ * whose import would install the generator's IPC handlers).
+ */
+export function churnCmd(
+  urls: string[],
+  pids: number[],
+  tag: string,
+  durationMs: number,
+  concurrency = 20,
+): ChurnCmd {
+  return { kind: 'churn', urls, tag, rooms: 50, concurrency, durationMs, pids };
 }

@@ -15,7 +15,7 @@
  */
 import http from 'node:http';
 import type { ChurnResult, RelayCmd, RelayResult } from './generator.js';
-import { startRedis, startSwitchboard, type Generator, type Proc } from './servers.js';
+import { churnCmd, startRedis, startSwitchboard, type Generator, type Proc } from './servers.js';
 import { Samples } from './stats.js';
 
 export interface WebhookLatency {
@@ -76,15 +76,7 @@ export async function webhookScenario(d: WebhookBenchDeps): Promise<void> {
   const url = await receiver.listen();
   const on = { WEBHOOK_URLS: url, WEBHOOK_SECRET: SECRET };
   const churn = (urls: string[], tag: string, pids: number[], concurrency = 20) =>
-    d.gen.run<ChurnResult>({
-      kind: 'churn',
-      urls,
-      tag,
-      rooms: 50,
-      concurrency,
-      durationMs: d.churnMs,
-      pids,
-    });
+    d.gen.run<ChurnResult>(churnCmd(urls, pids, tag, d.churnMs, concurrency));
   /** Wait (bounded) until the receiver has had nothing new for a second: the backlog is gone. */
   const settle = async () => {
     const end = Date.now() + 60_000;
