@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisClusterNodes } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually } from './helpers/node-process.js';
-import { joined, left, reconciledLines, total } from './helpers/reconcile.js';
+import { joined, left, reconciledLines, roomAcross, total } from './helpers/reconcile.js';
 import { memberV2, settle, type TestClient } from './helpers/server.js';
 
 // Longer than B's subscriber is kept away below, so nobody takes a node for crashed.
@@ -98,15 +98,7 @@ async function missedWhileAway(whileAway: (logsBefore: number) => Promise<void>)
   const since = [a.logs.length, b.logs.length] as const;
   const r = `crs-${randomUUID().slice(0, 8)}`;
   const m = masters[await masterOf(`room:${r}`)]!;
-  const stays = await member(a, r);
-  const goes = await member(a, r);
-  const q = await member(b, r);
-  assert.deepEqual(await awaitLinked(q, stays, goes), [
-    joined(goes.id),
-    joined(q.id),
-    joined(q.id),
-  ]);
-  assert.deepEqual(await awaitLinked(stays, q, goes), []);
+  const { stays, goes, q } = await roomAcross(a, b, r, clients);
   assert.equal(await shardSubscriptions(m, `room:${r}`), 2, 'both nodes subscribe the room');
   const [subscriber] = await shardSubscribers(m, b);
   assert.ok(subscriber, "B's sharded subscriber on the room's master");

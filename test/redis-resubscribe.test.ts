@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RedisServer } from './helpers/redis.js';
 import { NodeProcess, awaitLinked, eventually, type LogLine } from './helpers/node-process.js';
-import { joined, left, reconciledLines, total } from './helpers/reconcile.js';
+import { joined, left, reconciledLines, roomAcross, total } from './helpers/reconcile.js';
 import { expectSilence, memberV2, settle, type TestClient } from './helpers/server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -69,15 +69,7 @@ async function reconciled(
 
 test('a join and a leave announced while a node was cut off reach its peers once it is back; a member that stayed is not announced', async () => {
   const r = `rs-${randomUUID().slice(0, 8)}`;
-  const stays = await member(a, r);
-  const goes = await member(a, r);
-  const q = await member(b, r);
-  assert.deepEqual(await awaitLinked(q, stays, goes), [
-    joined(goes.id),
-    joined(q.id),
-    joined(q.id),
-  ]);
-  assert.deepEqual(await awaitLinked(stays, q, goes), []);
+  const { stays, goes, q } = await roomAcross(a, b, r, clients);
   const logsBefore = b.logs.length;
 
   proxy.down = true;
