@@ -72,3 +72,25 @@ test('late failures of operations started before opening do not extend the open 
   assert.equal(cb.state, 'half-open');
   cb.dispose();
 });
+
+test('onceClosed: at once when closed; else once, at the next close, not on a failed trial', () => {
+  const { cb, advance } = breaker();
+  const calls: string[] = [];
+  cb.onceClosed(() => calls.push('closed now'));
+  assert.deepEqual(calls, ['closed now']);
+  for (let i = 0; i < 3; i++) cb.failure();
+  cb.onceClosed(() => calls.push('first'));
+  cb.onceClosed(() => calls.push('second'));
+  advance(30_000);
+  assert.equal(cb.tryAcquire(), true);
+  cb.failure(); // the trial failed: still waiting
+  assert.deepEqual(calls, ['closed now']);
+  advance(30_000);
+  assert.equal(cb.tryAcquire(), true);
+  cb.success();
+  assert.deepEqual(calls, ['closed now', 'first', 'second']);
+  for (let i = 0; i < 3; i++) cb.failure();
+  cb.success(); // closes again: the listeners were called once, not kept
+  assert.deepEqual(calls, ['closed now', 'first', 'second']);
+  cb.dispose();
+});

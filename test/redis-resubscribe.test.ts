@@ -161,3 +161,60 @@ test('a node that died while Redis lost its data: nobody can reap its members, s
     await c.kill();
   }
 });
+
+test('rooms whose reads the open circuit refused are reconciled as soon as it closes, not a lease later', async () => {
+  // Its own node: a circuit that opens at the first failure and stays open longer than the
+  // subscriber takes to come back, so the first round is refused; a lease longer than the
+  // rest, so "not a lease later" is far apart from "at once".
+  const lease = 8000;
+  const cProxy = await TcpProxy.start(redis.port);
+  const c = await NodeProcess.start({
+    NODE_LEASE_MS: String(lease),
+    CB_ERROR_THRESHOLD: '1',
+    CB_OPEN_MS: '1500',
+    REDIS_URL: `redis://127.0.0.1:${cProxy.port}`,
+  });
+  try {
+    const r = `rs-${randomUUID().slice(0, 8)}`;
+    const x = await member(a, r);
+    const q = await member(c, r);
+    assert.deepEqual(await awaitLinked(q, x), [joined(q.id)]);
+    assert.deepEqual(await awaitLinked(x, q), []);
+    const since = c.logs.length;
+    const logged = (msg: string) => c.logs.slice(since).find((l) => l.msg === msg);
+    cProxy.down = true;
+    cProxy.sever();
+    const comes = await member(a, r);
+    assert.deepEqual(await x.next(5000), joined(comes.id));
+    // C's next lease tick fails and opens its circuit; Redis is reachable again right after.
+    await eventually(
+      async () => logged('redis circuit breaker open') !== undefined,
+      "C's circuit open",
+      2 * lease,
+    );
+    cProxy.down = false;
+    assert.deepEqual(await q.next(2 * lease), joined(comes.id));
+    // The round logs its end once its last reads are in, after it told the join.
+    await eventually(
+      async () => logged('rooms reconciled after the outage') !== undefined,
+      "C's reconciliation done",
+      2 * lease,
+    );
+    const back = logged('redis subscriber back: reconciling rooms');
+    const refused = logged('circuit not closed: rooms read when it closes');
+    const closed = logged('redis circuit breaker closed');
+    const done = logged('rooms reconciled after the outage');
+    assert.ok(
+      back && refused && closed && done,
+      `C logged each step: ${JSON.stringify(c.logs.slice(since).map((l) => l.msg))}`,
+    );
+    // Times from C's own log (its clock, its order): read after the close, well within a lease.
+    assert.ok(Number(done.time) >= Number(closed.time), 'reconciled after the circuit closed');
+    const waited = Number(done.time) - Number(back.time);
+    assert.ok(waited < lease / 2, `reconciled ${waited} ms after the subscriber was back`);
+    assert.deepEqual(await awaitLinked(q, x, comes), []);
+  } finally {
+    await c.kill();
+    await cProxy.close();
+  }
+});

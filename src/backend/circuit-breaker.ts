@@ -31,6 +31,8 @@ export class CircuitBreaker {
   private trialSince: number | undefined;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  /** Called once at the next close (`onceClosed`): few, one per waiting background task. */
+  private closedListeners: (() => void)[] = [];
 
   constructor(private readonly opts: CircuitBreakerOptions) {
     this.now = opts.now ?? Date.now;
@@ -68,7 +70,20 @@ export class CircuitBreaker {
       this.opened = false;
       clearTimeout(this.timer);
       this.opts.onChange?.('closed');
+      const listeners = this.closedListeners;
+      this.closedListeners = [];
+      for (const fn of listeners) fn();
     }
+  }
+
+  /**
+   * Call fn once when the circuit is next closed (at once if it is): for background work whose
+   * reads were refused while it was open and that should not wait for its next timer. fn runs
+   * inside `success()`, so it should only schedule its work.
+   */
+  onceClosed(fn: () => void): void {
+    if (!this.opened) fn();
+    else this.closedListeners.push(fn);
   }
 
   failure(): void {
@@ -96,5 +111,6 @@ export class CircuitBreaker {
 
   dispose(): void {
     clearTimeout(this.timer);
+    this.closedListeners = [];
   }
 }

@@ -19,6 +19,8 @@ import type { RemoteMembers } from './remote-members.js';
 
 /** Rooms whose members hash is read per batch when every room is reconciled after an outage. */
 const RECONCILE_BATCH = 500;
+/** How much earlier than its delay by Date.now() a round's timer may fire. */
+const TIMER_SLACK_MS = 20;
 /** Rounds of an outage's reconciliation beyond those its rules need, for reads refused. */
 const MAX_RETRY_ROUNDS = 20;
 
@@ -201,8 +203,11 @@ export class RoomChannels {
    *   lease apart lack it while its node's lease is in place at both, or when it stays missing
    *   for CB_OPEN_MS + NODE_LEASE_MS (its node is gone too: nobody would ever reap it, its room
    *   index went with the data).
-   * A read refused (the circuit still open) or a subscription not confirmed (its shard still
-   * away) is tried again next round. Work per outage, not per message; one timer per server.
+   * A subscription not confirmed (its shard still away) is tried again next round. A read
+   * refused because the circuit is not closed yet (the subscriber is often back before the
+   * command connection has had its trial) is tried again as soon as the circuit closes, not a
+   * lease later; a suspect is still only read again once a lease has passed since its last
+   * read. Work per outage, not per message; one timer per server.
    */
   readonly resubscribed = (): void => {
     if (this.closed) return;
@@ -213,19 +218,36 @@ export class RoomChannels {
     /** room → suspect → its node, when it was first missed, reads in a row that missed it
      * while its node's lease was in place. */
     const watch = new Map<string, Map<string, { owner: string; since: number; live: number }>>();
+    /** room → when its suspects were last read (the start of that round). */
+    const readAt = new Map<string, number>();
     const { leaseMs, cbOpenMs } = this.d;
     const maxRounds = Math.ceil((cbOpenMs + leaseMs) / leaseMs) + MAX_RETRY_ROUNDS;
     let rounds = 0;
+    let running = false;
     const current = () => outage === this.outage && !this.closed;
     const round = async (): Promise<void> => {
+      running = true;
+      try {
+        await roundOnce();
+      } finally {
+        running = false;
+      }
+    };
+    const roundOnce = async (): Promise<void> => {
       const now = Date.now();
+      // A round run early (the circuit closed) reads only the suspects a lease old. (A timer
+      // may fire a millisecond before Date.now() says its delay has passed.)
+      const due = [...watch.keys()].filter(
+        (roomId) => now - readAt.get(roomId)! >= leaseMs - TIMER_SLACK_MS,
+      );
       const owners = new Set<string>();
-      for (const room of watch.values()) for (const w of room.values()) owners.add(w.owner);
+      for (const roomId of due) for (const w of watch.get(roomId)!.values()) owners.add(w.owner);
       const live = await this.liveNodes(owners);
-      await this.eachBatch([...watch.keys()], async (roomId) => {
+      await this.eachBatch(due, async (roomId) => {
         const snapshot = await this.snapshot(roomId);
         const room = watch.get(roomId);
         if (!snapshot || !room || !current()) return;
+        readAt.set(roomId, now);
         const absent = new Set(this.d.remote.stillAbsent(roomId, snapshot, room.keys()));
         const left: string[] = [];
         for (const [id, w] of room) {
@@ -241,6 +263,7 @@ export class RoomChannels {
         this.announce(roomId, [], left);
         if (room.size === 0) {
           watch.delete(roomId);
+          readAt.delete(roomId);
           this.d.remote.settled(roomId);
         }
       });
@@ -260,6 +283,7 @@ export class RoomChannels {
         if (suspects.length === 0) return;
         const room = new Map(suspects.map(([id, owner]) => [id, { owner, since: now, live: 0 }]));
         watch.set(roomId, room);
+        readAt.set(roomId, now);
         fresh.push(...room.values());
       });
       // The first read of a suspect counts too if its node's lease is in place.
@@ -281,8 +305,25 @@ export class RoomChannels {
         for (const roomId of watch.keys()) this.d.remote.settled(roomId);
         return;
       }
+      clearTimeout(this.roundTimer);
       this.roundTimer = setTimeout(() => void round(), leaseMs);
       this.roundTimer.unref();
+      // Rooms left unread while the circuit is not closed: read them when it closes.
+      if (unread.size > unconfirmed && this.d.breaker.state !== 'closed') {
+        this.d.logger.info(
+          { rooms: unread.size - unconfirmed },
+          'circuit not closed: rooms read when it closes',
+        );
+        const scheduled = rounds;
+        this.d.breaker.onceClosed(() =>
+          setImmediate(() => {
+            // Not if a later round ran or is running meanwhile (it reads them itself).
+            if (scheduled !== rounds || running || !current()) return;
+            clearTimeout(this.roundTimer);
+            void round();
+          }),
+        );
+      }
     };
     void round();
   };
