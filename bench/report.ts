@@ -10,8 +10,12 @@ export type Server = 'bare' | 'switchboard';
 
 export interface RunResults {
   relay: { name: string; server: string; result: RelayResult; reps?: RelayResult[] }[];
+  /** The median of the searches (bench/saturation.ts), each search's deliveries/s beside it. */
   saturation: Partial<
-    Record<Server, { deliveredPerSec: number; rate: number; steps: RelayResult[] }>
+    Record<
+      Server,
+      { deliveredPerSec: number; rate: number; steps: RelayResult[]; searches?: number[] }
+    >
   >;
   storm: Partial<Record<Server, StormResult>>;
   /** Idle connections on one node from sources spread over 127.0.0.0/8 (bench/idle100k.ts). */
@@ -26,8 +30,10 @@ export interface RunResults {
     during: ApiLoadResult;
     relay: RelayResult;
   };
-  /** Cross-node saturation (50 rooms × 10, bursts): deliveries/s per server. */
+  /** Cross-node saturation (50 rooms × 10, bursts): deliveries/s per server, median search. */
   crossSaturation?: Record<string, number>;
+  /** Every search's deliveries/s, in the order run (alternated between the servers). */
+  crossSaturationSearches?: Record<string, number[]>;
   /** Idle members, one per room, on two nodes: Redis commands/s and node CPU (issue 11). */
   idle?: IdleResult[];
   /**
@@ -129,7 +135,7 @@ export function printReport(res: RunResults, targets: Target[]): string {
     out.push('');
     out.push(
       table(
-        ['saturation (K=2, p99<50ms, 0 loss)', 'deliv/s', '×bare', 'steps'],
+        ['saturation (K=2, p99<50ms, 0 loss)', 'deliv/s', '×bare', 'steps', 'searches'],
         (['bare', 'switchboard'] as const)
           .filter((s) => res.saturation[s])
           .map((s) => [
@@ -139,6 +145,7 @@ export function printReport(res: RunResults, targets: Target[]): string {
               ? ''
               : f(res.saturation[s]!.deliveredPerSec / bs.deliveredPerSec, 2),
             String(res.saturation[s]!.steps.length),
+            (res.saturation[s]!.searches ?? []).map((x) => f(x, 0)).join(' '),
           ]),
       ),
     );
@@ -236,8 +243,12 @@ export function printReport(res: RunResults, targets: Target[]): string {
     out.push('');
     out.push(
       table(
-        ['cross-node saturation (50 rooms × 10, p99<50ms)', 'deliv/s'],
-        Object.entries(res.crossSaturation).map(([k, v]) => [k, f(v, 0)]),
+        ['cross-node saturation (50 rooms × 10, p99<50ms)', 'deliv/s', 'searches'],
+        Object.entries(res.crossSaturation).map(([k, v]) => [
+          k,
+          f(v, 0),
+          (res.crossSaturationSearches?.[k] ?? []).map((x) => f(x, 0)).join(' '),
+        ]),
       ),
     );
   }

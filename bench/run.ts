@@ -32,6 +32,7 @@ import {
   startSwitchboard,
   type Proc,
 } from './servers.js';
+import { saturateAlternated, type SaturationOptions } from './saturation.js';
 import { webhookScenario } from './webhooks.js';
 import { clusterScenario } from './cluster.js';
 
@@ -53,6 +54,7 @@ const MODE = quick
       drainMs: 2000,
       satStepMs: 1200,
       satBisect: 2,
+      satRounds: 1,
       stormN: 2000,
       idleConnsN: 10_000,
       idleConnsReps: 1 as number | undefined,
@@ -70,6 +72,8 @@ const MODE = quick
       drainMs: 3000,
       satStepMs: 2500,
       satBisect: 4,
+      // Saturation searches per server, alternated (bench/saturation.ts: one search is a draw).
+      satRounds: 3,
       stormN: 10_000,
       idleConnsN: IDLE_CONNS_TARGET_N,
       // One repetition per server at 100,000 (about a minute each); three, alternated, when the
@@ -90,6 +94,8 @@ const numArg = (name: string) => {
 const FIXED_RATE = numArg('rate') ?? 2000;
 if (numArg('reps') !== undefined)
   MODE.reps = MODE.headlineReps = MODE.idleConnsReps = numArg('reps')!;
+/** --satrounds=N: saturation searches per server (median reported). */
+if (numArg('satrounds') !== undefined) MODE.satRounds = numArg('satrounds')!;
 /** --warmup=MS: unmeasured sending after a relay's rooms are ready (default 1000; quick 300). */
 if (numArg('warmup') !== undefined) MODE.warmupMs = numArg('warmup')!;
 /** --idleconns=N: the idle-connections scenario's N (default 100,000; quick 10,000). */
@@ -112,7 +118,6 @@ const IDLE_ROOMS = (
   .filter((n) => n > 0); // --idle=none: no idle runs
 /** Three lease ticks at the default NODE_LEASE_MS. */
 const IDLE_WINDOW_MS = quick ? 5000 : 10_000;
-const SAT_P99_MS = 50;
 /**
  * Saturation and half-load runs send each sender's offer and four candidates in one write, as a
  * trickle-ICE client does. With one message per write the generator needs as many system calls
@@ -176,55 +181,14 @@ function relayCmd(
   };
 }
 
+function satOptions(gen: Generator, start: number, mk: SaturationOptions['mk']): SaturationOptions {
+  return { gen, log, bisect: MODE.satBisect, start, mk };
+}
+
 function logRelay(name: string, server: string, r: RelayResult): void {
   log(
     `${name} ${server}: ${r.deliveredPerSec.toFixed(0)} deliv/s p99 ${r.p99Ms.toFixed(2)} ms loss ${(r.loss * 100).toFixed(2)}% cpu ${r.cpuUsPerMsg.toFixed(2)} µs/msg (user ${((r.serverUserMs.reduce((a, b) => a + b, 0) * 1000) / Math.max(1, r.delivered)).toFixed(2)}) gen ${r.genCpuPct.toFixed(0)}%`,
   );
-}
-
-/** Highest rate whose p99 stays under SAT_P99_MS with zero loss and the rate actually sent. */
-async function saturate(
-  gen: Generator,
-  p: Proc,
-  server: string,
-  mk: (tag: string, rate: number) => RelayCmd = (tag, rate) =>
-    relayCmd([p.url], tag, 2, K2_ROOMS, rate, MODE.satStepMs, [p.pid], SAT_BURST),
-  /** First rate tried (sent msg/s): K=10 delivers 9 per message, so it starts lower. */
-  start = 5000,
-) {
-  const steps: RelayResult[] = [];
-  // A failed step is tried once more: on a shared machine one descheduling of the server can
-  // push a short step's p99 over the bound without the load being the cause.
-  const trial = async (rate: number, retry = true): Promise<RelayResult | undefined> => {
-    const r = await gen.run<RelayResult>(mk(`sat${steps.length}`, Math.round(rate)));
-    steps.push(r);
-    const pass = r.p99Ms < SAT_P99_MS && r.loss === 0 && r.sentPerSec >= 0.95 * rate;
-    log(
-      `saturation ${server} @${Math.round(rate)}/s: ${pass ? 'pass' : 'fail'} (deliv ${r.deliveredPerSec.toFixed(0)}/s p99 ${r.p99Ms.toFixed(1)} ms loss ${(r.loss * 100).toFixed(2)}% gen ${r.genCpuPct.toFixed(0)}%)`,
-    );
-    return pass ? r : retry ? trial(rate, false) : undefined;
-  };
-  let best: RelayResult | undefined;
-  let lo = 0;
-  let hi = 0;
-  for (let rate = start; rate <= 400_000; rate *= 1.6) {
-    const r = await trial(rate);
-    if (!r) {
-      hi = rate;
-      break;
-    }
-    best = r;
-    lo = rate;
-  }
-  for (let i = 0; i < MODE.satBisect && hi > 0; i++) {
-    const mid = (lo + hi) / 2;
-    const r = await trial(mid);
-    if (r) {
-      best = r;
-      lo = mid;
-    } else hi = mid;
-  }
-  return { deliveredPerSec: best?.deliveredPerSec ?? 0, rate: lo, steps };
 }
 
 /** Run `cmd` against both servers, alternating, `reps` times; keep the median run by CPU/msg. */
@@ -283,8 +247,23 @@ async function relayScenarios(gen: Generator): Promise<void> {
           relayCmd([p.url], `fixed${k}`, k, rooms, FIXED_RATE, MODE.fixedMs, [p.pid]),
         );
     if (!enabled('saturation')) return;
-    for (const server of ['bare', 'switchboard'] as const)
-      results.saturation[server] = await saturate(gen, procs[server], server);
+    results.saturation = await saturateAlternated(
+      ['bare', 'switchboard'] as const,
+      MODE.satRounds,
+      (server) =>
+        satOptions(gen, 5000, (tag, rate) =>
+          relayCmd(
+            [procs[server].url],
+            tag,
+            2,
+            K2_ROOMS,
+            rate,
+            MODE.satStepMs,
+            [procs[server].pid],
+            SAT_BURST,
+          ),
+        ),
+    );
     const bareSat = results.saturation.bare;
     if (!bareSat || bareSat.rate === 0) return;
     // p99 at half load: both servers at half the bare relay's saturation rate (equal load).
@@ -462,18 +441,7 @@ async function redisScenarios(gen: Generator): Promise<void> {
         });
       }
       if (enabled('crosssat'))
-        await scenario('cross-node saturation, switchboard', async () => {
-          // Cross-node saturation, 50 rooms × 10 peers spread over both nodes, bursts.
-          const sat = await saturate(
-            gen,
-            a,
-            'switchboard×2+redis',
-            (tag, rate) =>
-              relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
-            CROSS_SAT_START,
-          );
-          (results.crossSaturation ??= {})['switchboard×2+redis'] = sat.deliveredPerSec;
-        });
+        await scenario('cross-node saturation', () => crossSaturation(gen, redis, a, b, pids));
       if (enabled('idle'))
         for (const rooms of IDLE_ROOMS) {
           const probe = singleProbe(redis.port, redis.pid);
@@ -495,7 +463,8 @@ async function redisScenarios(gen: Generator): Promise<void> {
       await b.stop();
     }
     if (enabled('idle')) await idleWithoutPings(redis);
-    if (enabled('sio') && (await socketIoAvailable())) await socketIoScenarios(gen, redis);
+    if (enabled('sio') && enabled('cross') && (await socketIoAvailable()))
+      await socketIoScenarios(gen, redis);
   } finally {
     await redis.stop();
   }
@@ -604,6 +573,46 @@ async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Cross-node saturation, 50 rooms × 10 peers spread over two nodes, bursts: Switchboard's nodes
+ * (already up) and, when installed, a Socket.IO + adapter pair on the same redis-server,
+ * searched alternately (an idle pair costs next to nothing meanwhile).
+ */
+async function crossSaturation(
+  gen: Generator,
+  redis: Proc,
+  a: Proc,
+  b: Proc,
+  pids: number[],
+): Promise<void> {
+  const SB = 'switchboard×2+redis';
+  const SIO = 'socket.io×2+redis';
+  const sio =
+    enabled('sio') && (await socketIoAvailable())
+      ? await Promise.all([
+          startSocketIo(`redis://127.0.0.1:${redis.port}`, 'sio-sat-a'),
+          startSocketIo(`redis://127.0.0.1:${redis.port}`, 'sio-sat-b'),
+        ])
+      : undefined;
+  try {
+    const sat = await saturateAlternated(sio ? [SB, SIO] : [SB], MODE.satRounds, (server) =>
+      satOptions(gen, CROSS_SAT_START, (tag, rate) => {
+        if (server === SB)
+          return relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST);
+        const [sa, sb] = sio!;
+        const cmd = relayCmd([sa.url, sb.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST);
+        return { ...cmd, pids: [sa.pid, sb.pid, redis.pid], sio: true };
+      }),
+    );
+    for (const [server, s] of Object.entries(sat)) {
+      (results.crossSaturation ??= {})[server] = s.deliveredPerSec;
+      (results.crossSaturationSearches ??= {})[server] = s.searches;
+    }
+  } finally {
+    if (sio) for (const p of sio) await p.stop();
+  }
+}
+
 async function socketIoAvailable(): Promise<boolean> {
   try {
     await import('socket.io');
@@ -653,20 +662,6 @@ async function socketIoScenarios(gen: Generator, redis: Proc): Promise<void> {
         reps,
       });
     }
-    if (enabled('crosssat'))
-      await scenario('cross-node saturation, socket.io', async () => {
-        const sat = await saturate(
-          gen,
-          a,
-          'socket.io×2+redis',
-          (tag, rate) => ({
-            ...relayCmd([a.url, b.url], tag, 10, 50, rate, MODE.satStepMs, pids, SAT_BURST),
-            sio: true,
-          }),
-          CROSS_SAT_START,
-        );
-        (results.crossSaturation ??= {})['socket.io×2+redis'] = sat.deliveredPerSec;
-      });
   } finally {
     await a.stop();
     await b.stop();
