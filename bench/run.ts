@@ -15,7 +15,8 @@ import path from 'node:path';
 import type { ChurnResult, RelayResult, StormResult } from './generator.js';
 import { idle100kScenario } from './idle100k.js';
 import { CANDIDATE_BYTES, OFFER_BYTES } from './payloads.js';
-import { evaluateTargets, printReport, type Server } from './report.js';
+import { printReport, type Server } from './report.js';
+import { evaluateTargets } from './targets.js';
 import {
   churnCmd,
   Generator,
