@@ -16,7 +16,7 @@
  *   in the buffer, or both; envelope ids (origin node + sequence) drop the second copy. Per
  *   origin, the mailbox holds a prefix of its messages and the buffer the rest, so order holds.
  * - Window end or overflow: `backend.expire` is atomic, so one node ends the session and
- *   announces the leave.
+ *   announces the leave (resume-expiry.ts).
  */
 import { Close } from '../close-codes.js';
 import { API_SENDER_ID, type ClaimResult, type Envelope } from '../backend/backend.js';
@@ -24,12 +24,10 @@ import type { SignalMessage } from '../protocol/message.js';
 import { errorMessage } from '../errors.js';
 import type { ServerContext } from './context.js';
 import type { Peer } from './peer.js';
+import { ResumeExpiry } from './resume-expiry.js';
 import { replayFrames } from './resume-replay.js';
 import type { LocalRoom, ResumeHooks } from './room-hub.js';
 import {
-  type DetachedPeer,
-  LocalLeaves,
-  REPLAY_FILTER_MS,
   type ResumeAttempt,
   RoomResume,
   concerns,
@@ -37,6 +35,8 @@ import {
   newResumeToken,
   tokenPeerId,
 } from './resume-state.js';
+
+export { sweepIntervalMs } from './resume-expiry.js';
 
 /**
  * How long after a detach its session may be claimed, and how long a draining node stays
@@ -63,24 +63,29 @@ export interface Resumed {
 
 export class Resumption implements ResumeHooks {
   readonly enabled: boolean;
-  /** Detached peers this node detached and still tracks (signaling_detached_peers). */
-  private localDetached = 0;
+  /** Ends detached peers: the sweep, and the leave of every other end. */
+  private readonly expiry: ResumeExpiry;
   /** Open peers by the hash of their current token: a resume may take over a half-open one. */
   private readonly byToken = new Map<string, Peer>();
   /** Resumes waiting for another node to detach a half-open peer: room + '\n' + peer id. */
   private readonly takeoverWaiters = new Map<string, () => void>();
-  private readonly localLeaves = new LocalLeaves();
   /** Per-node message sequence: with originServerId it identifies an envelope (SPEC.md §13). */
   private seq = 0;
 
   constructor(private readonly ctx: ServerContext) {
     this.enabled = ctx.config.resumeWindowMs > 0;
+    this.expiry = new ResumeExpiry(ctx);
     ctx.hub.resumeHooks = this;
   }
 
   /** Peers detached from this node and not yet resumed or ended (signaling_detached_peers). */
   get detachedHere(): number {
-    return this.localDetached;
+    return this.expiry.detachedHere;
+  }
+
+  /** The sweep (one timer per server, timers.ts): see ResumeExpiry.sweep. */
+  sweep(): void {
+    this.expiry.sweep();
   }
 
   /** A fresh token for a v2 welcome; the peer keeps only its hash. */
@@ -121,8 +126,7 @@ export class Resumption implements ResumeHooks {
     const deadline = ctx.now() + config.resumeWindowMs;
     rr.add(peer.id, deadline, true);
     hub.remove(peer); // the room stays: it has a detached peer
-    this.localDetached++;
-    metrics.detachedPeers.set(this.localDetached);
+    this.expiry.detachedLocally();
     logger.info({ peerId: peer.id, roomId: peer.roomId, cause }, 'peer detached');
     const stored = backend.detach(
       peer.roomId,
@@ -144,7 +148,7 @@ export class Resumption implements ResumeHooks {
       (err: unknown) => {
         logger.warn({ err: errorMessage(err), roomId: peer.roomId }, 'detach failed');
         // Not resumable: an ordinary leave, so nobody keeps a ghost.
-        if (this.forget(room, peer.id)) this.announceLeave(room.id, peer.id, cause);
+        if (this.expiry.forget(room, peer.id)) this.expiry.announceLeave(room.id, peer.id, cause);
         backend
           .leave(peer.roomId, peer.id, { cause, subject: peer.subject })
           .then((r) => this.ctx.webhooks.left(peer.roomId, peer.id, peer.subject, cause, r))
@@ -239,15 +243,15 @@ export class Resumption implements ResumeHooks {
       case 'resume':
         if (room.resume) {
           const d = room.resume.detached.get(envelope.senderId);
-          if (d) this.drop(room, d);
+          if (d) this.expiry.drop(room, d);
           room.resume.capture(envelope);
         }
         this.ctx.hub.release(room);
         return true;
       case 'leave':
-        if (room.resume) this.drop(room, room.resume.detached.get(envelope.senderId));
+        if (room.resume) this.expiry.drop(room, room.resume.detached.get(envelope.senderId));
         // Already told to this node's peers (a lost session, see the sweep): not twice.
-        if (this.localLeaves.take(room.id, envelope.senderId, this.ctx.now())) return true;
+        if (this.expiry.localLeaves.take(room.id, envelope.senderId, this.ctx.now())) return true;
         return false; // delivered as usual (and captured by deliverLeave)
       case 'join':
         return false;
@@ -283,7 +287,7 @@ export class Resumption implements ResumeHooks {
       const d = room.resume?.detached.get(peerId);
       if (!d) return;
       d.overflowed = true;
-      void this.expireOne(room, d);
+      void this.expiry.expireOne(room, d);
     };
   }
 
@@ -335,18 +339,18 @@ export class Resumption implements ResumeHooks {
       if (claimed.result !== 'unknown') {
         const d = rr.add(claimed.peerId, 0, false);
         if (claimed.result === 'overflow') d.overflowed = true;
-        void this.expireOne(room, d);
+        void this.expiry.expireOne(room, d);
       }
       hub.release(room);
       return undefined;
     }
     const { peerId, mailbox, members, detachedMs } = claimed;
     for (const d of claimed.detached) if (d.peerId !== peerId) rr.add(d.peerId, d.deadline, false);
-    this.drop(room, rr.detached.get(peerId));
+    this.expiry.drop(room, rr.detached.get(peerId));
     if (attempt.full || peer.state !== 'pending' || this.ctx.state() !== 'ready') {
       // The client went away meanwhile (or too much arrived to replay exactly): the session
       // is used up and nobody holds the peer, so it leaves.
-      this.announceLeave(room.id, peerId, 'resume-abandoned');
+      this.expiry.announceLeave(room.id, peerId, 'resume-abandoned');
       backend
         .leave(room.id, peerId, { cause: 'resume-abandoned', subject: peer.subject })
         .then((r) => this.ctx.webhooks.left(room.id, peerId, peer.subject, 'resume-abandoned', r))
@@ -446,127 +450,10 @@ export class Resumption implements ResumeHooks {
     const { status, roomFinished } = await backend.expire(roomId, peerId, true);
     if (status !== 'ended') return false;
     const room = hub.get(roomId);
-    if (room) this.forget(room, peerId);
-    this.announceLeave(roomId, peerId, 'removed');
+    if (room) this.expiry.forget(room, peerId);
+    this.expiry.announceLeave(roomId, peerId, 'removed');
     this.ctx.webhooks.left(roomId, peerId, undefined, 'removed', { removed: true, roomFinished });
     if (room) hub.release(room);
     return true;
   }
-
-  // ---- expiry -------------------------------------------------------------------------
-
-  /** The sweep (one timer per server): end detached peers whose window ended or overflowed. */
-  sweep(): void {
-    const now = this.ctx.now();
-    for (const room of [...this.ctx.hub.rooms.values()]) {
-      const rr = room.resume;
-      if (!rr) continue;
-      for (const [peerId, f] of rr.replayed)
-        if (now - f.since >= REPLAY_FILTER_MS) rr.replayed.delete(peerId);
-      if (rr.empty) {
-        this.ctx.hub.release(room);
-        continue;
-      }
-      for (const d of [...rr.detached.values()])
-        if (!d.expiring && (d.overflowed || d.deadline <= now)) void this.expireOne(room, d);
-    }
-  }
-
-  private async expireOne(room: LocalRoom, d: DetachedPeer): Promise<void> {
-    const { backend, logger, config } = this.ctx;
-    d.expiring = true;
-    let result: Awaited<ReturnType<typeof backend.expire>>;
-    try {
-      result = await backend.expire(room.id, d.peerId);
-    } catch (err) {
-      d.expiring = false;
-      // The backend is away. Past the window plus one lease nobody can resume the peer (a
-      // claim needs the backend too): tell the local peers, so no ghost outlives that bound.
-      if (this.ctx.now() >= d.deadline + config.nodeLeaseMs && this.drop(room, d)) {
-        logger.warn({ err: errorMessage(err), roomId: room.id }, 'expire failed; leave is local');
-        this.ctx.hub.deliverLeave(room, d.peerId);
-        this.ctx.hub.release(room);
-      }
-      return;
-    }
-    d.expiring = false;
-    switch (result.status) {
-      case 'ended':
-        this.drop(room, d);
-        this.announceLeave(room.id, d.peerId, d.overflowed ? 'resume-overflow' : 'resume-expired');
-        // expire() is atomic: only this node ended it, and it says whether the room emptied.
-        this.ctx.webhooks.left(
-          room.id,
-          d.peerId,
-          undefined,
-          d.overflowed ? 'resume-overflow' : 'resume-expired',
-          { removed: true, roomFinished: result.roomFinished },
-        );
-        this.ctx.hub.release(room);
-        return;
-      case 'open':
-        return;
-      case 'attached':
-        this.drop(room, d);
-        this.ctx.hub.release(room);
-        return;
-      case 'gone': {
-        // Ended by another node (its leave is on the way) or lost by the backend (nothing is:
-        // a Redis restart without its data). Wait one more sweep for the leave; then announce it
-        // here, to the local peers and the other nodes' (theirs would never hear it otherwise).
-        // Only the owner announces to everyone; another node waits two sweeps more for that
-        // leave and, if none comes (the owner is gone too), tells its own peers only.
-        const now = this.ctx.now();
-        const wait = sweepIntervalMs(config.resumeWindowMs) * (d.local ? 1 : 3);
-        if (d.goneSince === undefined) d.goneSince = now;
-        else if (now - d.goneSince >= wait && this.drop(room, d)) {
-          if (d.local) this.announceLeave(room.id, d.peerId, 'resume-expired');
-          else {
-            this.localLeaves.add(room.id, d.peerId, now);
-            this.ctx.hub.deliverLeave(room, d.peerId);
-          }
-          this.ctx.hub.release(room);
-        }
-        return;
-      }
-    }
-  }
-
-  /** Forget a detached peer here; true if it was known. */
-  private drop(room: LocalRoom, d: DetachedPeer | undefined): boolean {
-    if (!d || room.resume?.detached.get(d.peerId) !== d) return false;
-    room.resume.detached.delete(d.peerId);
-    if (d.local) {
-      this.localDetached--;
-      this.ctx.metrics.detachedPeers.set(this.localDetached);
-    }
-    return true;
-  }
-
-  private forget(room: LocalRoom, peerId: string): boolean {
-    return this.drop(room, room.resume?.detached.get(peerId));
-  }
-
-  /**
-   * A detached peer's ordinary leave: local peers (when this node has the room), other nodes
-   * (SPEC.md §2).
-   */
-  private announceLeave(roomId: string, peerId: string, cause: string): void {
-    const { hub, backend, metrics, logger } = this.ctx;
-    metrics.disconnects.inc({ cause });
-    logger.info({ peerId, roomId, cause }, 'peer left');
-    const room = hub.get(roomId);
-    if (room) hub.deliverLeave(room, peerId);
-    backend.publish(roomId, {
-      senderId: peerId,
-      data: { type: 'peer-disconnected' },
-      originServerId: backend.serverId,
-      event: 'leave',
-    });
-  }
-}
-
-/** The sweep period: often enough that a window ends within a second of its deadline. */
-export function sweepIntervalMs(windowMs: number): number {
-  return Math.max(20, Math.min(1000, Math.floor(windowMs / 4)));
 }
